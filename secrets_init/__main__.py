@@ -1,0 +1,3 @@
+from secrets_init.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""What the forked child does between fork() and exec(): become the program.
+
+It makes itself a session leader (so the supervisor can signal its whole
+process group), takes the terminal if stdin is one, resolves the secrets
+(the only place SDKs are ever imported), and execs the program with the new
+environment. Every exit path before exec is a plain `os._exit()` with a
+status the supervisor passes on: 1 for secrets, 126/127 for exec problems.
+The secret values and the SDKs' memory vanish with the exec.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import NoReturn
+
+from secrets_init import signals
+from secrets_init.config import Settings
+from secrets_init.log import Logger
+from secrets_init.references import Reference
+
+# Variables a frozen build's bootloader adds for itself; the program must not
+# inherit them. The launcher keeps the user's own LD_LIBRARY_PATH aside in
+# SECRETS_INIT_ORIG_LD_LIBRARY_PATH (unset when there was none).
+_FROZEN_VARIABLES = (b"_MEIPASS2", b"_PYI_", b"_SECRETS_INIT_")
+_SAVED_LD_PATH = b"_SECRETS_INIT_ORIG_LD_LIBRARY_PATH"
+
+
+def become_program(
+    settings: Settings,
+    references: Sequence[Reference],
+    private_dir: str | None,
+    log: Logger,
+) -> NoReturn:
+    """Never returns: execs the program or exits with the status to report."""
+    try:
+        os.setsid()
+        _take_terminal(log)
+        signals.reset_for_exec(keep_python_ignores=True)
+        environ = dict(os.environb)
+        if references:
+            environ = _resolved_environment(settings, references, private_dir, environ, log)
+        environ = scrub_frozen_variables(environ)
+        signals.reset_for_exec()
+        _exec(settings.command, environ, log)
+    except BaseException as error:  # noqa: BLE001 - last resort before os._exit
+        log.error(f"internal error before starting the program: {type(error).__name__}")
+        os._exit(1)
+
+
+def _take_terminal(log: Logger) -> None:
+    if not os.isatty(0):
+        return
+    import fcntl
+    import termios
+
+    try:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    except OSError as error:
+        # The terminal belongs to another session (a shell); job control then
+        # works through the supervisor, which is in the shell's foreground group.
+        log.debug(f"stdin is a terminal but cannot become ours: {error.strerror}")
+
+
+def _resolved_environment(
+    settings: Settings,
+    references: Sequence[Reference],
+    private_dir: str | None,
+    environ: dict[bytes, bytes],
+    log: Logger,
+) -> dict[bytes, bytes]:
+    from secrets_init import environment, providers, resolver
+
+    started = time.monotonic()
+    context = providers.FetchContext(
+        deadline=started + settings.timeout,
+        google_project=settings.google_project,
+        log_debug=log.enabled("debug"),
+    )
+    resolved, errors = resolver.resolve(references, context)
+    if not errors:
+        environ, errors = environment.build(
+            environ, resolved, expand_json=settings.expand_json, private_dir=private_dir
+        )
+    if errors:
+        for error in errors:
+            log.error(str(error))
+        log.error(f"{len(errors)} of {len(references)} secret references failed; not starting the program")
+        os._exit(1)
+    elapsed_ms = (time.monotonic() - started) * 1000
+    log.info(f"resolved {len(references)} secret references in {elapsed_ms:.0f} ms")
+    for reference in references:
+        log.debug(f"{reference.variable}: resolved {reference.text} via {reference.provider}")
+    return environ
+
+
+def scrub_frozen_variables(environ: dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """Remove what the frozen build's bootloader set, restoring LD_LIBRARY_PATH."""
+    if not getattr(sys, "frozen", False):
+        return environ
+    saved = environ.get(_SAVED_LD_PATH)
+    cleaned = {k: v for k, v in environ.items() if not k.startswith(_FROZEN_VARIABLES)}
+    cleaned.pop(b"LD_LIBRARY_PATH", None)
+    if saved is not None:
+        cleaned[b"LD_LIBRARY_PATH"] = saved
+    return cleaned
+
+
+def _exec(command: Sequence[str], environ: dict[bytes, bytes], log: Logger) -> NoReturn:
+    try:
+        os.execvpe(command[0], list(command), environ)  # type: ignore[arg-type]
+    except OSError as error:
+        not_found = error.errno in (errno.ENOENT, errno.ENOTDIR)
+        reason = "command not found" if not_found else f"cannot execute: {error.strerror}"
+        log.error(f"{command[0]}: {reason}")
+        os._exit(127 if not_found else 126)

@@ -1,0 +1,129 @@
+"""Entry point: signals first, then settings, then one of run / check / copy.
+
+Exit statuses: the program's own status (128+N if a signal N killed it);
+1 when a secret cannot be resolved (the program is not started); 2 for a
+usage error; 126/127 when the program cannot be executed / is not found.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from secrets_init import signals
+
+# Installed at import, before anything else can fail or take time: a PID 1
+# without handlers silently drops signals, and a TERM sent while secrets are
+# being fetched must not be lost.
+_INBOX = signals.SignalInbox()
+
+from secrets_init import __version__, config, references  # noqa: E402
+from secrets_init.log import Logger  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:
+        return 130
+    except BaseException as error:  # noqa: BLE001 - the last-resort handler
+        if isinstance(error, SystemExit):
+            raise
+        # No traceback: its frames could show locals holding secret values.
+        Logger().error(f"internal error: {type(error).__name__}")
+        return 1
+
+
+def _main(argv: list[str]) -> int:
+    try:
+        settings = config.parse(argv, os.environ)
+    except config.UsageError as error:
+        sys.stderr.write(f"secrets-init: {error}\n{config.USAGE}")
+        return 2
+    if settings.action == "help":
+        sys.stdout.write(config.HELP)
+        return 0
+    if settings.action == "version":
+        sys.stdout.write(version_text())
+        return 0
+    log = Logger(settings.log_level, settings.log_format)
+    if settings.action == "copy":
+        from secrets_init.selfcopy import copy_self
+
+        try:
+            target = copy_self(settings.copy_dest)
+        except OSError as error:
+            log.error(f"copy to {settings.copy_dest}: {error.strerror or error}")
+            return 1
+        log.info(f"copied to {target}")
+        return 0
+
+    try:
+        found = references.scan(os.environb, settings.provider)
+    except ExceptionGroup as group:
+        malformed = [e for e in group.exceptions if isinstance(e, references.ResolutionError)]
+        if settings.action == "check":
+            from secrets_init.check import report_malformed
+
+            report_malformed(malformed)
+        for error in malformed:
+            log.error(str(error))
+        log.error("malformed secret references; not starting the program")
+        return 1
+
+    private_dir = None
+    try:
+        if any(ref.destination == references.TEMPFILE for ref in found):
+            from secrets_init import files
+
+            try:
+                private_dir = files.make_private_dir(files.choose_base(settings.secrets_dir))
+            except files.FileProblem as problem:
+                log.error(str(problem))
+                return 1
+        if settings.action == "check":
+            from secrets_init.check import run_check
+
+            return run_check(settings, found, private_dir)
+        return _run(settings, found, private_dir, log)
+    finally:
+        if private_dir is not None:
+            from secrets_init import files
+
+            files.remove_private_dir(private_dir)
+
+
+def _run(
+    settings: config.Settings,
+    found: list[references.Reference],
+    private_dir: str | None,
+    log: Logger,
+) -> int:
+    from secrets_init import supervisor
+    from secrets_init.child import become_program
+
+    if os.getpid() != 1:
+        try:
+            supervisor.become_subreaper()
+        except OSError as error:
+            log.warning(f"cannot become a child subreaper, orphans will not be reaped: {error}")
+    if found:
+        log.debug(f"found {len(found)} secret references")
+    return supervisor.supervise(
+        settings,
+        _INBOX,
+        lambda: become_program(settings, found, private_dir, log),
+        log,
+    )
+
+
+def version_text() -> str:
+    lines = [f"secrets-init {__version__}"]
+    from importlib import metadata
+
+    for package in ("boto3", "botocore", "google-cloud-secret-manager", "grpcio"):
+        try:
+            lines.append(f"  {package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            lines.append(f"  {package} not installed")
+    return "\n".join(lines) + "\n"

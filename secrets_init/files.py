@@ -1,0 +1,90 @@
+"""Secrets delivered as files (`?destination=`), written before the program starts.
+
+Files are created 0400 with O_EXCL so there is no moment at which another
+user could open them, and written completely before exec. `tempfile`
+destinations live in one private 0700 directory that the supervisor creates
+before the fork and removes when it exits; explicit destinations belong to
+the user and are replaced atomically (temp file in the same directory, then
+rename), so a reader never sees half a secret.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_BASES = ("/dev/shm",)
+
+
+class FileProblem(OSError):
+    """A secret could not be written; the message names the path, never the value."""
+
+
+def choose_base(configured: str | None) -> str:
+    """`--secrets-dir`, else /dev/shm (memory, never on disk) when writable, else the temp dir."""
+    if configured:
+        return configured
+    for base in DEFAULT_BASES:
+        if os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
+            return base
+    import tempfile
+
+    return tempfile.gettempdir()
+
+
+def make_private_dir(base: str) -> str:
+    import tempfile
+
+    try:
+        return tempfile.mkdtemp(prefix="secrets-init-", dir=base)  # mode 0700
+    except OSError as error:
+        raise FileProblem(f"cannot create a private directory in {base}: {error.strerror}") from None
+
+
+def remove_private_dir(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_new(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o400)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_tempfile(private_dir: str, variable: str, data: bytes) -> str:
+    """Write into the private directory; returns the file's path."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in variable) or "secret"
+    path = os.path.join(private_dir, safe)
+    try:
+        _write_new(path, data)
+    except OSError as error:
+        raise FileProblem(f"cannot write {path}: {error.strerror}") from None
+    return path
+
+
+def write_destination(path: str, data: bytes) -> str:
+    """Replace `path` atomically; its directory must already exist."""
+    directory = os.path.dirname(path) or "/"
+    if not os.path.isdir(directory):
+        raise FileProblem(f"directory {directory} does not exist")
+    staging = os.path.join(directory, f".{os.path.basename(path)}.secrets-init-{os.getpid()}")
+    try:
+        try:
+            os.unlink(staging)
+        except FileNotFoundError:
+            pass
+        _write_new(staging, data)
+        os.rename(staging, path)
+    except OSError as error:
+        try:
+            os.unlink(staging)
+        except OSError:
+            pass
+        raise FileProblem(f"cannot write {path}: {error.strerror}") from None
+    return path

@@ -1,0 +1,105 @@
+"""Finding secret references in the environment.
+
+This runs in PID 1, before the fork, with the standard library only: it reads
+references (which are not secret) and never values. A value is a reference
+only when it *starts* with a provider's prefix; anything else, including
+values that are not valid UTF-8, is left alone byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+
+from secrets_init import providers
+
+DESTINATION_MARK = "?destination="
+TEMPFILE = "tempfile"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One environment variable whose value names a secret."""
+
+    variable: str
+    text: str  # the reference as written, without the ?destination= suffix
+    provider: str  # a providers.REGISTRY name
+    target: Hashable  # what to fetch; equal targets are fetched once
+    json_key: str | None = None
+    destination: str | None = None  # None (environment), "tempfile", or an absolute path
+
+
+@dataclass(frozen=True)
+class ResolutionError(Exception):
+    """Why one variable cannot get its secret: malformed, not fetched, or unusable.
+
+    Printed as one line, `VARIABLE: reference: cause`; the cause never holds a value.
+    """
+
+    variable: str
+    reference: str
+    cause: str
+
+    def __str__(self) -> str:
+        return f"{self.variable}: {self.reference}: {self.cause}"
+
+    @classmethod
+    def of(cls, reference: Reference, cause: str) -> ResolutionError:
+        return cls(reference.variable, reference.text, cause)
+
+
+def scan(environ: Mapping[bytes, bytes], family: str | None = None) -> list[Reference]:
+    """Every reference in `environ`, in variable-name order.
+
+    With `family` set (the compatibility `--provider` option) only that
+    family's references are returned; the others pass through unchanged.
+    Raises an ExceptionGroup of ResolutionError listing every malformed one.
+    """
+    found: list[Reference] = []
+    errors: list[ResolutionError] = []
+    for raw_name in sorted(environ):
+        raw_value = environ[raw_name]
+        if not raw_value.startswith((b"arn:", b"gcp:")):
+            continue
+        try:
+            value = raw_value.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        entry = providers.entry_for(value)
+        if entry is None or (family is not None and entry.family != family):
+            continue
+        name = raw_name.decode("utf-8", "backslashreplace")
+        try:
+            found.append(parse_one(name, value, entry))
+        except ResolutionError as error:
+            errors.append(error)
+    if errors:
+        raise ExceptionGroup("malformed secret references", errors)
+    return found
+
+
+def parse_one(variable: str, value: str, entry: providers.ProviderEntry) -> Reference:
+    text, mark, destination = value.partition(DESTINATION_MARK)
+    if mark:
+        if "?" in text or not destination:
+            raise ResolutionError(variable, value, "expected ?destination=tempfile or an absolute path")
+        if destination != TEMPFILE and not destination.startswith("/"):
+            raise ResolutionError(
+                variable, value, f"destination must be 'tempfile' or an absolute path: {destination!r}"
+            )
+        if "\0" in destination:
+            raise ResolutionError(variable, value, "destination contains a NUL byte")
+    elif "?" in text:
+        raise ResolutionError(variable, value, "the only query supported is ?destination=")
+    try:
+        parsed = entry.load().parse(text)
+    except providers.ReferenceSyntaxError as error:
+        raise ResolutionError(variable, value, f"malformed {entry.name} reference: {error}") from None
+    return Reference(
+        variable=variable,
+        text=text,
+        provider=entry.name,
+        target=parsed.target,
+        json_key=parsed.json_key,
+        destination=destination or None,
+    )

@@ -1,0 +1,88 @@
+"""Fetch every reference through its provider, all providers at once.
+
+Runs in the forked child (or in-process for --check), never in the
+supervising PID 1. Each provider gets one call with all of its distinct
+targets, in its own thread, so AWS batches and Google calls overlap; the
+providers batch and parallelise further inside. Everything must be back by
+the deadline, otherwise the missing targets fail with a timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from secrets_init import providers, values
+from secrets_init.references import Reference, ResolutionError
+
+# How long past the deadline we wait for a provider before giving up on it:
+# providers stop themselves at the deadline, this only covers a stuck SDK.
+_GRACE = 1.0
+
+
+@dataclass(frozen=True)
+class Resolved:
+    reference: Reference
+    value: bytes  # after JSON-key selection; never logged
+
+
+def resolve(
+    references: Sequence[Reference], context: providers.FetchContext
+) -> tuple[list[Resolved], list[ResolutionError]]:
+    """Values for every reference that resolved, and an error for each that did not."""
+    by_provider: dict[str, set[Hashable]] = {}
+    for reference in references:
+        by_provider.setdefault(reference.provider, set()).add(reference.target)
+
+    results: dict[str, dict[Hashable, bytes | providers.Failure]] = {}
+    workers = [
+        threading.Thread(
+            target=_fetch_into,
+            args=(results, name, targets, context),
+            name=f"fetch-{name}",
+            daemon=True,
+        )
+        for name, targets in by_provider.items()
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(max(0.0, context.deadline - time.monotonic()) + _GRACE)
+
+    resolved: list[Resolved] = []
+    errors: list[ResolutionError] = []
+    for reference in references:
+        outcome = results.get(reference.provider, {}).get(reference.target)
+        if outcome is None:
+            errors.append(ResolutionError.of(reference, "timed out before the secret was fetched"))
+        elif isinstance(outcome, providers.Failure):
+            errors.append(ResolutionError.of(reference, outcome.cause))
+        elif reference.json_key is not None:
+            try:
+                resolved.append(Resolved(reference, values.select_json_key(outcome, reference.json_key)))
+            except values.ValueProblem as problem:
+                errors.append(ResolutionError.of(reference, str(problem)))
+        else:
+            resolved.append(Resolved(reference, outcome))
+    return resolved, errors
+
+
+def _fetch_into(
+    results: dict[str, dict[Hashable, bytes | providers.Failure]],
+    name: str,
+    targets: set[Hashable],
+    context: providers.FetchContext,
+) -> None:
+    try:
+        outcome = providers.by_name(name).load().fetch(targets, context)
+    except ImportError as error:
+        missing = error.name or "its SDK"
+        failure = providers.Failure(f"the {name} provider needs {missing}, which is not installed")
+        outcome = dict.fromkeys(targets, failure)
+    except Exception as error:  # noqa: BLE001 - a provider bug must not leak a message
+        # The exception text could quote a response; only its type is safe to print.
+        failure = providers.Failure(f"unexpected {type(error).__name__} in the {name} provider")
+        outcome = dict.fromkeys(targets, failure)
+    results[name] = outcome

@@ -1,0 +1,40 @@
+"""`secrets-init copy DEST_DIR`: put this executable where a pod's other containers see it.
+
+Written for initContainers running an image with no shell and no `cp`.
+The copy lands under a temporary name and is renamed into place, so a
+container starting from the same volume never executes half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# The single-file launcher passes its own path here: the bootloader's
+# sys.executable is only a file in the unpacked cache, not what users ran.
+LAUNCHER_VARIABLE = "_SECRETS_INIT_LAUNCHER"
+
+
+def running_executable() -> str:
+    launcher = os.environ.get(LAUNCHER_VARIABLE)
+    if launcher:
+        return launcher
+    if getattr(sys, "frozen", False):
+        return sys.executable
+    return os.path.realpath(sys.argv[0])
+
+
+def copy_self(dest_dir: str) -> str:
+    source = running_executable()
+    target = os.path.join(dest_dir, "secrets-init")
+    staging = f"{target}.tmp-{os.getpid()}"
+    with open(source, "rb") as reader:
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o755)
+        try:
+            while chunk := reader.read(1 << 20):
+                os.write(fd, chunk)
+            os.fchmod(fd, 0o755)
+        finally:
+            os.close(fd)
+    os.rename(staging, target)
+    return target

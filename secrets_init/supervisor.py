@@ -1,0 +1,161 @@
+"""PID 1: start the child, forward signals to it, reap zombies, exit with its status.
+
+The supervisor sleeps in select() on two pipes and nothing else:
+- the signal inbox, which holds the number of every signal received;
+- the child's status pipe, a close-on-exec pipe whose end-of-file tells us
+  the child has exec'd the program (until then it is still resolving
+  secrets, and signals for the program are held back, not lost).
+
+Standard library only: this process lives as long as the container.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from secrets_init import signals
+from secrets_init.config import Settings
+from secrets_init.log import Logger
+
+
+@dataclass
+class _State:
+    child: int
+    program_running: bool = False  # the child has exec'd the program
+    held: list[int] = field(default_factory=list)  # signals that arrived before that
+    exit_status: int | None = None  # the main child's status, as we will exit
+
+
+def become_subreaper() -> None:
+    """Adopt orphans of the program when we are not PID 1 (the local shell case)."""
+    import ctypes
+
+    pr_set_child_subreaper = 36
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def exit_status_of(wait_status: int) -> int:
+    """Shell convention: the exit code, or 128+N for death by signal N."""
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return os.waitstatus_to_exitcode(wait_status)
+
+
+def supervise(
+    settings: Settings,
+    inbox: signals.SignalInbox,
+    start_child: Callable[[], None],
+    log: Logger,
+) -> int:
+    """Fork, run `start_child()` in the child, and supervise until done.
+
+    The child keeps the write end of the status pipe open until its exec
+    closes it, which is how we learn the program is running.
+    """
+    status_read, status_write = os.pipe2(os.O_CLOEXEC)
+    child = os.fork()
+    if child == 0:
+        os.close(status_read)
+        inbox.detach()
+        start_child()
+        os._exit(1)  # start_child never returns; this is belt and braces
+    os.close(status_write)
+    state = _State(child)
+    log.debug(f"started child {child}")
+
+    watched = [inbox.read_fd, status_read]
+    while True:
+        try:
+            ready, _, _ = select.select(watched, [], [])
+        except InterruptedError:
+            continue
+        if status_read in ready:
+            if not os.read(status_read, 64):
+                watched.remove(status_read)
+                os.close(status_read)
+                state.program_running = True
+                for number in state.held:
+                    _forward(settings, state, number, log)
+                state.held.clear()
+        for number in inbox.drain() if inbox.read_fd in ready else ():
+            status = _on_signal(settings, state, number, log)
+            if status is not None:
+                return status
+
+
+def _on_signal(settings: Settings, state: _State, number: int, log: Logger) -> int | None:
+    """Handle one received signal; a return value means: exit with it now."""
+    if number == signals.SIGCHLD:
+        return _reap(settings, state, log)
+    if not state.program_running:
+        if number in signals.STOP_RESOLVING and state.exit_status is None:
+            log.info(f"received {signals.signal_name(number)} while resolving secrets; not starting the program")
+            _kill(state.child, signals.SIGKILL)
+            _wait_for(state.child)
+            return 128 + number
+        state.held.append(number)
+        return None
+    _forward(settings, state, number, log)
+    return None
+
+
+def _forward(settings: Settings, state: _State, received: int, log: Logger) -> None:
+    number = settings.rewrite.get(received, received)
+    if number == 0:
+        log.debug(f"dropped {signals.signal_name(received)} (rewritten to 0)")
+        return
+    suspend = number in signals.JOB_CONTROL
+    if suspend:
+        # A default-action SIGTSTP is ignored by the orphaned process group that
+        # setsid() created, so the program is stopped with SIGSTOP instead.
+        number = signals.SIGSTOP
+    target = -state.child if settings.signal_mode == "group" else state.child
+    log.debug(f"forwarding {signals.signal_name(number)} to {target}")
+    _kill(target, number)
+    if suspend and os.getpid() != 1:
+        os.kill(os.getpid(), signals.SIGSTOP)
+
+
+def _reap(settings: Settings, state: _State, log: Logger) -> int | None:
+    while True:
+        try:
+            pid, wait_status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            # Nobody left. With --wait-all that is when we are done.
+            return state.exit_status if state.exit_status is not None else 1
+        if pid == 0:
+            return None
+        if pid != state.child:
+            log.debug(f"reaped orphan {pid}")
+            continue
+        state.exit_status = exit_status_of(wait_status)
+        log.debug(f"child {pid} exited, status {state.exit_status}")
+        if not settings.wait_all:
+            # What is left of the program's group is told to go, as dumb-init does.
+            _kill(-state.child, signals.SIGTERM)
+            return state.exit_status
+
+
+def _kill(target: int, number: int) -> None:
+    try:
+        os.kill(target, number)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        pass
+
+
+def _wait_for(pid: int) -> None:
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return

@@ -1,0 +1,70 @@
+"""Turning fetched secret bytes into what the program receives.
+
+Every function here raises `ValueProblem` whose message is safe to print: it
+may name a JSON key the user asked for, never another key or any value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# Linux refuses exec when one "NAME=value" string exceeds MAX_ARG_STRLEN
+# (32 pages); catching it here lets us name the variable.
+MAX_ENV_STRING = 32 * 4096
+
+
+class ValueProblem(ValueError):
+    """A fetched secret cannot be used as asked; the message is safe to print."""
+
+
+def to_text(value: Any) -> str:
+    """JSON value as the environment gets it: strings as they are, null as empty."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _load_object(payload: bytes) -> dict[str, Any] | None:
+    try:
+        document = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def select_json_key(payload: bytes, key: str) -> bytes:
+    document = _load_object(payload)
+    if document is None:
+        raise ValueProblem(f"secret is not a JSON object, so it has no key {key!r}")
+    if key not in document:
+        raise ValueProblem(f"JSON key {key!r} not found in the secret")
+    return to_text(document[key]).encode("utf-8", "surrogatepass")
+
+
+def expand_object(payload: bytes) -> dict[str, bytes] | None:
+    """The variables `--expand-json` makes of a JSON object, or None if it is not one."""
+    document = _load_object(payload)
+    if document is None:
+        return None
+    return {key: to_text(value).encode("utf-8", "surrogatepass") for key, value in document.items()}
+
+
+def check_environment_value(name: str, value: bytes) -> None:
+    """Refuse what exec or a program reading its environment cannot take."""
+    if b"\0" in value:
+        raise ValueProblem("secret contains a NUL byte; use ?destination= to get it as a file")
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueProblem(
+            "secret is not valid UTF-8 text; use ?destination= to get it as a file"
+        ) from None
+    size = len(name.encode("utf-8", "surrogateescape")) + 1 + len(value) + 1
+    if size > MAX_ENV_STRING:
+        raise ValueProblem(
+            f"variable would be {size} bytes, over Linux's {MAX_ENV_STRING}-byte limit for one "
+            "environment string; use ?destination= to get it as a file"
+        )
