@@ -88,7 +88,9 @@ def _resolved_environment(
     if errors:
         for error in errors:
             log.error(str(error))
-        log.error(f"{len(errors)} of {len(references)} secret references failed; not starting the program")
+        log.error(
+            f"{len(errors)} of {len(references)} secret references failed; not starting the program"
+        )
         os._exit(1)
     elapsed_ms = (time.monotonic() - started) * 1000
     log.info(f"resolved {len(references)} secret references in {elapsed_ms:.0f} ms")
@@ -111,7 +113,7 @@ def scrub_frozen_variables(environ: dict[bytes, bytes]) -> dict[bytes, bytes]:
 
 def _exec(command: Sequence[str], environ: dict[bytes, bytes], log: Logger) -> NoReturn:
     try:
-        os.execvpe(command[0], list(command), environ)  # type: ignore[arg-type]
+        os.execvpe(command[0], list(command), environ)
     except OSError as error:
         not_found = error.errno in (errno.ENOENT, errno.ENOTDIR)
         reason = "command not found" if not_found else f"cannot execute: {error.strerror}"

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
         return 130
-    except BaseException as error:  # noqa: BLE001 - the last-resort handler
+    except BaseException as error:
         if isinstance(error, SystemExit):
             raise
         # No traceback: its frames could show locals holding secret values.
@@ -66,8 +66,8 @@ def _main(argv: list[str]) -> int:
             from secrets_init.check import report_malformed
 
             report_malformed(malformed)
-        for error in malformed:
-            log.error(str(error))
+        for problem in malformed:
+            log.error(str(problem))
         log.error("malformed secret references; not starting the program")
         return 1
 

@@ -165,7 +165,9 @@ def _env_bool(name: str, value: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise UsageError(f"SECRETS_INIT_{name.upper()}: expected 1/true/yes or 0/false/no, got {value!r}")
+    raise UsageError(
+        f"SECRETS_INIT_{name.upper()}: expected 1/true/yes or 0/false/no, got {value!r}"
+    )
 
 
 def _apply(settings: Settings, raw: Mapping[str, str | bool | list[str]]) -> None:

@@ -39,7 +39,11 @@ def build(
             if reference.destination is not None:
                 result[name] = _to_file(item, private_dir, write_files)
                 continue
-            fields = values.expand_object(item.value) if expand_json and reference.json_key is None else None
+            fields = (
+                values.expand_object(item.value)
+                if expand_json and reference.json_key is None
+                else None
+            )
             if fields is None:
                 values.check_environment_value(reference.variable, item.value)
                 result[name] = item.value
@@ -48,11 +52,15 @@ def build(
             for key, value in fields.items():
                 key_bytes = key.encode(*_ENCODING)
                 if not key or "=" in key or "\0" in key:
-                    raise values.ValueProblem(f"--expand-json: key {key!r} is not a valid variable name")
+                    raise values.ValueProblem(
+                        f"--expand-json: key {key!r} is not a valid variable name"
+                    )
                 owner = expanded_from.get(key_bytes)
                 if owner is not None or (key_bytes in environ and key_bytes != name):
                     other = owner or key
-                    raise values.ValueProblem(f"--expand-json: key {key!r} collides with variable {other}")
+                    raise values.ValueProblem(
+                        f"--expand-json: key {key!r} collides with variable {other}"
+                    )
                 values.check_environment_value(key, value)
                 expanded_from[key_bytes] = reference.variable
                 result[key_bytes] = value

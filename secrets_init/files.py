@@ -37,7 +37,9 @@ def make_private_dir(base: str) -> str:
     try:
         return tempfile.mkdtemp(prefix="secrets-init-", dir=base)  # mode 0700
     except OSError as error:
-        raise FileProblem(f"cannot create a private directory in {base}: {error.strerror}") from None
+        raise FileProblem(
+            f"cannot create a private directory in {base}: {error.strerror}"
+        ) from None
 
 
 def remove_private_dir(path: str) -> None:

@@ -82,10 +82,14 @@ def parse_one(variable: str, value: str, entry: providers.ProviderEntry) -> Refe
     text, mark, destination = value.partition(DESTINATION_MARK)
     if mark:
         if "?" in text or not destination:
-            raise ResolutionError(variable, value, "expected ?destination=tempfile or an absolute path")
+            raise ResolutionError(
+                variable, value, "expected ?destination=tempfile or an absolute path"
+            )
         if destination != TEMPFILE and not destination.startswith("/"):
             raise ResolutionError(
-                variable, value, f"destination must be 'tempfile' or an absolute path: {destination!r}"
+                variable,
+                value,
+                f"destination must be 'tempfile' or an absolute path: {destination!r}",
             )
         if "\0" in destination:
             raise ResolutionError(variable, value, "destination contains a NUL byte")
@@ -94,7 +98,9 @@ def parse_one(variable: str, value: str, entry: providers.ProviderEntry) -> Refe
     try:
         parsed = entry.load().parse(text)
     except providers.ReferenceSyntaxError as error:
-        raise ResolutionError(variable, value, f"malformed {entry.name} reference: {error}") from None
+        raise ResolutionError(
+            variable, value, f"malformed {entry.name} reference: {error}"
+        ) from None
     return Reference(
         variable=variable,
         text=text,

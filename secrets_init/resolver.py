@@ -61,7 +61,9 @@ def resolve(
             errors.append(ResolutionError.of(reference, outcome.cause))
         elif reference.json_key is not None:
             try:
-                resolved.append(Resolved(reference, values.select_json_key(outcome, reference.json_key)))
+                resolved.append(
+                    Resolved(reference, values.select_json_key(outcome, reference.json_key))
+                )
             except values.ValueProblem as problem:
                 errors.append(ResolutionError.of(reference, str(problem)))
         else:

@@ -12,10 +12,9 @@ arrives while it is busy.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # `signal` without its enums
 import os
 import types
-
-import _signal
 
 NSIG: int = _signal.NSIG
 SIGCHLD: int = _signal.SIGCHLD
@@ -70,7 +69,7 @@ def parse_signal(text: str) -> int:
         if spec.startswith(base_name):
             offset_text = spec[len(base_name) :] or "+0"
             if offset_text[0] in "+-" and offset_text[1:].isdigit():
-                number = base + int(offset_text)
+                number = int(base) + int(offset_text)
                 if _signal.SIGRTMIN <= number <= _signal.SIGRTMAX:
                     return number
             raise ValueError(f"bad real-time signal: {text!r}")
@@ -91,9 +90,7 @@ def signal_name(number: int) -> str:
 
 
 def catchable_signals() -> list[int]:
-    return [
-        n for n in range(1, NSIG) if n not in _UNCATCHABLE and n not in _SYNCHRONOUS
-    ]
+    return [n for n in range(1, NSIG) if n not in _UNCATCHABLE and n not in _SYNCHRONOUS]
 
 
 def _note(signum: int, frame: types.FrameType | None) -> None:

@@ -74,14 +74,13 @@ def supervise(
             ready, _, _ = select.select(watched, [], [])
         except InterruptedError:
             continue
-        if status_read in ready:
-            if not os.read(status_read, 64):
-                watched.remove(status_read)
-                os.close(status_read)
-                state.program_running = True
-                for number in state.held:
-                    _forward(settings, state, number, log)
-                state.held.clear()
+        if status_read in ready and not os.read(status_read, 64):
+            watched.remove(status_read)
+            os.close(status_read)
+            state.program_running = True
+            for number in state.held:
+                _forward(settings, state, number, log)
+            state.held.clear()
         for number in inbox.drain() if inbox.read_fd in ready else ():
             status = _on_signal(settings, state, number, log)
             if status is not None:
@@ -94,7 +93,8 @@ def _on_signal(settings: Settings, state: _State, number: int, log: Logger) -> i
         return _reap(settings, state, log)
     if not state.program_running:
         if number in signals.STOP_RESOLVING and state.exit_status is None:
-            log.info(f"received {signals.signal_name(number)} while resolving secrets; not starting the program")
+            name = signals.signal_name(number)
+            log.info(f"received {name} while resolving secrets; not starting the program")
             _kill(state.child, signals.SIGKILL)
             _wait_for(state.child)
             return 128 + number

@@ -16,7 +16,7 @@ PROGRAMS = Path(__file__).resolve().parent / "programs"
 
 
 def secrets_init_argv() -> list[str]:
-    """The command under test: the module by default, the frozen binary if SECRETS_INIT_BIN is set."""
+    """The command under test: the module, or the frozen binary named by SECRETS_INIT_BIN."""
     binary = os.environ.get("SECRETS_INIT_BIN")
     if binary:
         return [binary]
@@ -58,7 +58,9 @@ def require_pid_namespace() -> None:
     """Skip where unshare is not permitted, but never under CI=true: CI must exercise PID 1."""
     if unshare_available():
         return
-    reason = "unshare --fork --pid --mount-proc is not permitted here (needs root or user namespaces)"
+    reason = (
+        "unshare --fork --pid --mount-proc is not permitted here (needs root or user namespaces)"
+    )
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true but {reason}")
     pytest.skip(reason)

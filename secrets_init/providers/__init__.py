@@ -71,7 +71,7 @@ class ProviderEntry:
     def load(self) -> Provider:
         import importlib
 
-        module: Provider = importlib.import_module(f"{__name__}.{self.module}")  # type: ignore[assignment]
+        module: Provider = importlib.import_module(f"{__name__}.{self.module}")
         return module
 
 

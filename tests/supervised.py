@@ -1,0 +1,111 @@
+"""Run secrets-init around tests/programs/recorder.py and watch what happens."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import PROGRAMS, as_pid1, clean_env, secrets_init_argv
+
+RECORDER = str(PROGRAMS / "recorder.py")
+
+
+def wait_for(predicate: object, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def proc_state(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("State:"):
+            return line.split()[1]
+    raise AssertionError("no State line")
+
+
+class Supervised:
+    """secrets-init [options] -- recorder.py DIR [recorder args], maybe as PID 1."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        options: list[str] = (),  # type: ignore[assignment]
+        recorder_args: list[str] = (),  # type: ignore[assignment]
+        pid1: bool = False,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> None:
+        self.dir = tmp
+        argv = [*secrets_init_argv(), *options, "--"]
+        argv += command or [sys.executable, RECORDER, str(tmp), *recorder_args]
+        if pid1:
+            argv = as_pid1(argv)
+        self.proc = subprocess.Popen(
+            argv,
+            env=env or clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self.pid1 = pid1
+        self._init_pid: int | None = None
+
+    @property
+    def init_pid(self) -> int:
+        """Host pid of the secrets-init process (the namespace's PID 1 when pid1)."""
+        if self._init_pid is None:
+            if self.pid1:
+                wait_for(lambda: children_of(self.proc.pid), what="unshare's child")
+                self._init_pid = children_of(self.proc.pid)[0]
+            else:
+                self._init_pid = self.proc.pid
+        return self._init_pid
+
+    def ready(self, role: str = "child") -> int:
+        path = self.dir / f"{role}.ready"
+        wait_for(path.exists, timeout=20, what=f"{role} ready")
+        return int(path.read_text())
+
+    def send(self, number: int) -> None:
+        os.kill(self.init_pid, number)
+
+    def received(self, pid: int) -> list[int]:
+        path = self.dir / f"{pid}.signals"
+        if not path.exists():
+            return []
+        return [int(line) for line in path.read_text().split()]
+
+    def wait_received(self, pid: int, number: int) -> None:
+        wait_for(lambda: number in self.received(pid), what=f"signal {number} at {pid}")
+
+    def finish(self, timeout: float = 20) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            for child in children_of(self.init_pid):
+                try:
+                    os.killpg(child, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.communicate(timeout=10)

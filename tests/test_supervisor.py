@@ -1,0 +1,367 @@
+"""The init half of secrets-init, observed from outside: signals, reaping, exit statuses.
+
+Each behaviour runs both as a plain process and as PID 1 of a new PID namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import as_pid1, clean_env, secrets_init_argv
+from tests.supervised import Supervised, children_of, proc_state, wait_for
+
+MODES = [pytest.param(False, id="process"), pytest.param(True, id="pid1", marks=pytest.mark.pid1)]
+
+
+def run(args: list[str], pid1: bool = False, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    argv = [*secrets_init_argv(), *args]
+    return subprocess.run(
+        as_pid1(argv) if pid1 else argv,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=kwargs.pop("env", None) or clean_env(),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[list[Supervised]]:
+    started: list[Supervised] = []
+    yield started
+    for item in started:
+        item.kill()
+
+
+def start(started: list[Supervised], tmp: Path, **kwargs: object) -> Supervised:
+    item = Supervised(tmp, **kwargs)  # type: ignore[arg-type]
+    started.append(item)
+    return item
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_exit_code_is_passed_through(pid1: bool) -> None:
+    assert run(["--", "sh", "-c", "exit 3"], pid1).returncode == 3
+    assert run(["--", "true"], pid1).returncode == 0
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_death_by_signal_is_128_plus_n(pid1: bool) -> None:
+    assert run(["--", "sh", "-c", "kill -TERM $$"], pid1).returncode == 143
+    assert run(["--", "sh", "-c", "kill -KILL $$"], pid1).returncode == 137
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_command_not_found_is_127_and_not_executable_is_126(pid1: bool, tmp_path: Path) -> None:
+    missing = run(["--", "no-such-command-xyz"], pid1)
+    assert missing.returncode == 127
+    assert missing.stderr.strip().splitlines() == [
+        "secrets-init: error: no-such-command-xyz: command not found"
+    ]
+    script = tmp_path / "not-executable"
+    script.write_text("#!/bin/sh\n")
+    denied = run(["--", str(script)], pid1)
+    assert denied.returncode == 126
+    assert str(script) in denied.stderr and "Permission denied" in denied.stderr
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_child_has_default_signals_empty_mask_and_own_session(pid1: bool) -> None:
+    status = run(["--", "cat", "/proc/self/status"], pid1)
+    fields = dict(line.split(":\t", 1) for line in status.stdout.splitlines() if ":\t" in line)
+    assert int(fields["SigIgn"], 16) == 0
+    assert int(fields["SigBlk"], 16) == 0
+    program = "import os; print(os.getsid(0) == os.getpid() == os.getpgrp(), os.getppid())"
+    session = run(["--", sys.executable, "-c", program], pid1)
+    leader, parent = session.stdout.split()
+    assert leader == "True"
+    if pid1:
+        assert parent == "1"
+
+
+@pytest.mark.pid1
+def test_is_pid_1_in_a_new_namespace() -> None:
+    result = run(["--", "sh", "-c", "echo $PPID; cat /proc/1/cmdline | tr '\\0' ' '"], pid1=True)
+    parent, cmdline = result.stdout.splitlines()
+    assert parent == "1"
+    assert "secrets_init" in cmdline or "secrets-init" in cmdline
+
+
+FORWARDED = [
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+    signal.SIGALRM,
+    signal.SIGPIPE,
+    signal.SIGURG,
+    signal.SIGCONT,
+    signal.SIGABRT,
+    signal.SIGRTMIN + 2,
+    signal.SIGRTMAX,
+]
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_every_catchable_signal_is_forwarded(
+    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+) -> None:
+    item = start(supervised, tmp_path, pid1=pid1)
+    child = item.ready()
+    for number in FORWARDED:
+        item.send(number)
+        item.wait_received(child, number)
+    assert signal.SIGCHLD not in item.received(child)
+    assert item.proc.poll() is None
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_group_mode_reaches_the_whole_group_child_mode_only_the_child(
+    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+) -> None:
+    group_dir = tmp_path / "group"
+    group_dir.mkdir()
+    grouped = start(supervised, group_dir, recorder_args=["--grandchild"], pid1=pid1)
+    child, grandchild = grouped.ready("child"), grouped.ready("grandchild")
+    grouped.send(signal.SIGUSR1)
+    grouped.wait_received(child, signal.SIGUSR1)
+    grouped.wait_received(grandchild, signal.SIGUSR1)
+
+    child_dir = tmp_path / "child"
+    child_dir.mkdir()
+    single = start(
+        supervised,
+        child_dir,
+        options=["--signal-mode", "child"],
+        recorder_args=["--grandchild"],
+        pid1=pid1,
+    )
+    child, grandchild = single.ready("child"), single.ready("grandchild")
+    single.send(signal.SIGUSR1)
+    single.wait_received(child, signal.SIGUSR1)
+    single.send(signal.SIGUSR2)
+    single.wait_received(child, signal.SIGUSR2)
+    assert single.received(grandchild) == []
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_rewrite_from_flag_and_environment(
+    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+) -> None:
+    item = start(
+        supervised,
+        tmp_path,
+        options=["--rewrite", "TERM:USR1", "--rewrite", "SIGHUP:0"],
+        pid1=pid1,
+        env=clean_env(SECRETS_INIT_REWRITE="INT:USR2,TERM:QUIT"),
+    )
+    child = item.ready()
+    item.send(signal.SIGHUP)  # dropped
+    item.send(signal.SIGTERM)  # the flag wins over the environment: USR1
+    item.wait_received(child, signal.SIGUSR1)
+    item.send(signal.SIGINT)  # the flag list replaced the environment's list
+    item.wait_received(child, signal.SIGINT)
+    received = item.received(child)
+    assert signal.SIGHUP not in received
+    assert signal.SIGTERM not in received
+    assert signal.SIGQUIT not in received
+
+
+def test_rewrite_from_environment_alone(tmp_path: Path, supervised: list[Supervised]) -> None:
+    item = start(supervised, tmp_path, env=clean_env(SECRETS_INIT_REWRITE="INT:USR2,TERM:QUIT"))
+    child = item.ready()
+    item.send(signal.SIGINT)
+    item.wait_received(child, signal.SIGUSR2)
+    item.send(signal.SIGTERM)
+    item.wait_received(child, signal.SIGQUIT)
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_term_makes_the_child_exit_and_status_is_passed_on(
+    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+) -> None:
+    item = start(supervised, tmp_path, recorder_args=["--exit-on-term"], pid1=pid1)
+    item.ready()
+    item.send(signal.SIGTERM)
+    code, _, _ = item.finish()
+    assert code == 0
+
+
+def zombies_with_parent(parent: int | None = None) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if fields.get("State", "").startswith("Z") and (
+            parent is None or int(fields["PPid"]) == parent
+        ):
+            found.append(int(entry.name))
+    return found
+
+
+ORPHANS = (
+    "for i in 1 2 3 4 5 6 7 8 9 10; do (sleep 0.05 &) ; done; sleep 1; "
+    "for f in /proc/[0-9]*/status; do grep -q '^State:.*Z' $f 2>/dev/null && echo zombie $f; done; "
+    "echo done"
+)
+
+
+@pytest.mark.pid1
+def test_pid1_reaps_orphans() -> None:
+    result = run(["--", "sh", "-c", ORPHANS], pid1=True)
+    assert result.stdout.splitlines() == ["done"], result.stdout
+    assert result.returncode == 0
+
+
+def test_not_pid1_becomes_subreaper_and_reaps_orphans() -> None:
+    proc = subprocess.Popen(
+        [
+            *secrets_init_argv(),
+            "--",
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5; do (sleep 0.2 &) ; done; sleep 2",
+        ],
+        env=clean_env(),
+    )
+    try:
+        wait_for(lambda: len(children_of(proc.pid)) >= 6, what="orphans adopted by secrets-init")
+        time.sleep(0.6)  # the orphans (sleep 0.2) have exited by now
+        assert zombies_with_parent(proc.pid) == []
+        assert len(children_of(proc.pid)) == 1  # only the shell is left
+    finally:
+        assert proc.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_leftover_group_is_terminated_when_the_child_exits(pid1: bool, tmp_path: Path) -> None:
+    marker = tmp_path / "pid"
+    script = f"sleep 30 & echo $! > {marker}; exit 5"
+    result = run(["--", "sh", "-c", script], pid1)
+    assert result.returncode == 5
+    if not pid1:
+        pid = int(marker.read_text())
+        wait_for(
+            lambda: not Path(f"/proc/{pid}").exists() or proc_state(pid) == "Z", what="sleep ended"
+        )
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_wait_all_waits_for_every_descendant(pid1: bool, tmp_path: Path) -> None:
+    marker = tmp_path / "late"
+    script = f"(sleep 0.5; touch {marker}) & exit 4"
+    result = run(["--wait-all", "--", "sh", "-c", script], pid1)
+    assert result.returncode == 4
+    assert marker.exists()
+    without = tmp_path / "late2"
+    result = run(["--", "sh", "-c", f"(sleep 0.5; touch {without}) & exit 4"], pid1)
+    assert result.returncode == 4
+    time.sleep(0.8)
+    assert not without.exists()
+
+
+def test_job_control_stops_and_resumes_child_and_itself(
+    tmp_path: Path, supervised: list[Supervised]
+) -> None:
+    item = start(supervised, tmp_path)
+    child = item.ready()
+    item.send(signal.SIGTSTP)
+    wait_for(lambda: proc_state(child) == "T", what="child stopped")
+    wait_for(lambda: proc_state(item.init_pid) == "T", what="secrets-init stopped")
+    item.send(signal.SIGCONT)
+    wait_for(lambda: proc_state(item.init_pid) != "T", what="secrets-init resumed")
+    item.wait_received(child, signal.SIGCONT)
+    assert proc_state(child) != "T"
+    assert signal.SIGTSTP not in item.received(child)
+
+
+@pytest.mark.pid1
+def test_job_control_as_pid1_stops_and_resumes_child(
+    tmp_path: Path, supervised: list[Supervised]
+) -> None:
+    item = start(supervised, tmp_path, pid1=True)
+    child = item.ready()
+    host_child = children_of(item.init_pid)[0]
+    item.send(signal.SIGTTIN)
+    wait_for(lambda: proc_state(host_child) == "T", what="child stopped")
+    item.send(signal.SIGCONT)
+    item.wait_received(child, signal.SIGCONT)
+    assert proc_state(host_child) != "T"
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_idle_supervisor_sleeps_in_the_kernel(
+    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+) -> None:
+    item = start(supervised, tmp_path, pid1=pid1)
+    item.ready()
+    status = Path(f"/proc/{item.init_pid}/status")
+
+    def switches() -> int:
+        for line in status.read_text().splitlines():
+            if line.startswith("voluntary_ctxt_switches"):
+                return int(line.split()[1])
+        raise AssertionError("no voluntary_ctxt_switches")
+
+    time.sleep(0.2)
+    before = switches()
+    time.sleep(1.0)
+    assert switches() == before  # no periodic wake-ups at all
+    assert proc_state(item.init_pid) == "S"
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_environment_bytes_pass_through_unchanged(pid1: bool) -> None:
+    env = {k.encode(): v.encode() for k, v in clean_env().items()}
+    env[b"RAW"] = b"\xff\xfe not utf-8"
+    env[b"HAS_ARN_INSIDE"] = b"prefix arn:aws:secretsmanager:us-east-1:1:secret:x"
+    env[b"ROLE"] = b"arn:aws:iam::123456789012:role/app"
+    program = (
+        "import os; e = os.environb; print(repr(e[b'RAW']), repr(e[b'HAS_ARN_INSIDE']), "
+        "os.environ['ROLE'], sep='|')"
+    )
+    argv = [*secrets_init_argv(), "--", sys.executable, "-c", program]
+    result = subprocess.run(
+        as_pid1(argv) if pid1 else argv, env=env, capture_output=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().split("|") == [
+        repr(b"\xff\xfe not utf-8"),
+        repr(b"prefix arn:aws:secretsmanager:us-east-1:1:secret:x"),
+        "arn:aws:iam::123456789012:role/app\n",
+    ]
+
+
+def test_terminal_becomes_the_childs_controlling_terminal() -> None:
+    primary, secondary = os.openpty()
+    program = "import os; print('fg', os.tcgetpgrp(0) == os.getpgrp(), flush=True)"
+    try:
+        proc = subprocess.Popen(
+            [*secrets_init_argv(), "--", sys.executable, "-c", program],
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            env=clean_env(),
+            start_new_session=True,
+        )
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        os.close(secondary)
+        os.close(primary)
+    assert proc.returncode == 0
+    assert out.decode().split() == ["fg", "True"]
