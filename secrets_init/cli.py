@@ -17,8 +17,16 @@ from secrets_init import signals
 # being fetched must not be lost.
 _INBOX = signals.SignalInbox()
 
-from secrets_init import __version__, config, references  # noqa: E402
+from secrets_init import __version__, config  # noqa: E402
 from secrets_init.log import Logger  # noqa: E402
+
+TYPE_CHECKING = False  # typing and dataclasses stay off the no-reference fast path
+if TYPE_CHECKING:
+    from secrets_init.references import Reference
+
+# Every provider prefix starts with one of these (tests/test_references.py checks it):
+# a cheap first look, so the no-reference start never imports the reference machinery.
+SCHEMES = (b"arn:", b"gcp:")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,22 +66,36 @@ def _main(argv: list[str]) -> int:
         log.info(f"copied to {target}")
         return 0
 
-    try:
-        found = references.scan(os.environb, settings.provider)
-    except ExceptionGroup as group:
-        malformed = [e for e in group.exceptions if isinstance(e, references.ResolutionError)]
-        if settings.action == "check":
-            from secrets_init.check import report_malformed
+    if not any(value.startswith(SCHEMES) for value in os.environb.values()):
+        found: list[Reference] = []
+    else:
+        from secrets_init import references
 
-            report_malformed(malformed)
-        for problem in malformed:
-            log.error(str(problem))
-        log.error("malformed secret references; not starting the program")
-        return 1
+        try:
+            found = references.scan(os.environb, settings.provider)
+        except ExceptionGroup as group:
+            return _malformed(settings, group, log)
+    return _resolve_and_run(settings, found, log)
 
+
+def _malformed(settings: config.Settings, group: ExceptionGroup[Exception], log: Logger) -> int:
+    from secrets_init.references import ResolutionError
+
+    malformed = [e for e in group.exceptions if isinstance(e, ResolutionError)]
+    if settings.action == "check":
+        from secrets_init.check import report_malformed
+
+        report_malformed(malformed)
+    for problem in malformed:
+        log.error(str(problem))
+    log.error("malformed secret references; not starting the program")
+    return 1
+
+
+def _resolve_and_run(settings: config.Settings, found: list[Reference], log: Logger) -> int:
     private_dir = None
     try:
-        if any(ref.destination == references.TEMPFILE for ref in found):
+        if any(ref.destination == "tempfile" for ref in found):
             from secrets_init import files
 
             try:
@@ -95,7 +117,7 @@ def _main(argv: list[str]) -> int:
 
 def _run(
     settings: config.Settings,
-    found: list[references.Reference],
+    found: list[Reference],
     private_dir: str | None,
     log: Logger,
 ) -> int:

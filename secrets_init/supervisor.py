@@ -14,19 +14,20 @@ from __future__ import annotations
 import os
 import select
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from secrets_init import signals
 from secrets_init.config import Settings
 from secrets_init.log import Logger
 
 
-@dataclass
 class _State:
-    child: int
-    program_running: bool = False  # the child has exec'd the program
-    held: list[int] = field(default_factory=list)  # signals that arrived before that
-    exit_status: int | None = None  # the main child's status, as we will exit
+    __slots__ = ("child", "exit_status", "held", "program_running")
+
+    def __init__(self, child: int) -> None:
+        self.child = child
+        self.program_running = False  # the child has exec'd the program
+        self.held: list[int] = []  # signals that arrived before that
+        self.exit_status: int | None = None  # the main child's status, as we will exit
 
 
 def become_subreaper() -> None:

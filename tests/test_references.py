@@ -100,3 +100,11 @@ def test_expand_json_replaces_the_variable_and_detects_collisions() -> None:
         {b"V": b"ref"}, [Resolved(ref(), b"not json")], expand_json=True
     )
     assert plain == {b"V": b"not json"} and errors == []
+
+
+def test_every_provider_prefix_passes_the_cli_fast_path_filter() -> None:
+    from secrets_init.cli import SCHEMES
+
+    for entry in references.providers.REGISTRY:
+        for prefix in entry.prefixes:
+            assert prefix.encode().startswith(SCHEMES), prefix
