@@ -85,10 +85,16 @@ def _resolved_environment(
         log_debug=log.enabled("debug"),
     )
     resolved, errors = resolver.resolve(references, context)
-    if not errors:
-        environ, errors = environment.build(
-            environ, resolved, expand_json=settings.expand_json, private_dir=private_dir
-        )
+    # With fetch errors the program will not start, so no file is written; the
+    # other checks still run, to report every problem in one go.
+    environ, build_errors = environment.build(
+        environ,
+        resolved,
+        expand_json=settings.expand_json,
+        private_dir=private_dir,
+        write_files=not errors,
+    )
+    errors += build_errors
     if errors:
         for error in errors:
             log.error(str(error))

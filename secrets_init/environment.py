@@ -81,5 +81,6 @@ def _to_file(item: Resolved, private_dir: str | None, write_files: bool) -> byte
             else private_dir
         )
     else:
+        files.check_destination(destination)
         path = files.write_destination(destination, item.value) if write_files else destination
     return path.encode(*_ENCODING)

@@ -70,11 +70,17 @@ def write_tempfile(private_dir: str, variable: str, data: bytes) -> str:
     return path
 
 
-def write_destination(path: str, data: bytes) -> str:
-    """Replace `path` atomically; its directory must already exist."""
+def check_destination(path: str) -> str:
+    """What write_destination would refuse, without writing (for --check and dry runs)."""
     directory = os.path.dirname(path) or "/"
     if not os.path.isdir(directory):
         raise FileProblem(f"directory {directory} does not exist")
+    return directory
+
+
+def write_destination(path: str, data: bytes) -> str:
+    """Replace `path` atomically; its directory must already exist."""
+    directory = check_destination(path)
     staging = os.path.join(directory, f".{os.path.basename(path)}.secrets-init-{os.getpid()}")
     try:
         try:

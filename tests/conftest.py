@@ -6,10 +6,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.google.fake_secretmanager import FakeSecretManager
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = Path(__file__).resolve().parent / "programs"
@@ -74,3 +78,16 @@ def as_pid1(argv: Sequence[str]) -> list[str]:
 @pytest.fixture
 def si() -> list[str]:
     return secrets_init_argv()
+
+
+@pytest.fixture
+def gsm() -> Iterator[FakeSecretManager]:
+    """A fresh fake Google Secret Manager on loopback (tests/google/fake_secretmanager.py)."""
+    from tests.google.fake_secretmanager import FakeSecretManager
+
+    with FakeSecretManager() as fake:
+        yield fake
+
+
+def gsm_env(fake: FakeSecretManager, **variables: str) -> dict[str, str]:
+    return clean_env(SECRETMANAGER_EMULATOR_HOST=fake.address, **variables)

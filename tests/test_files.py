@@ -1,0 +1,135 @@
+"""Secrets as files (`?destination=`), written for real and observed by the program."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import clean_env, gsm_env, secrets_init_argv
+from tests.google.fake_secretmanager import FakeSecretManager
+from tests.supervised import wait_for
+
+REF = "gcp:secretmanager:projects/proj-1/secrets/"
+
+# The program describes the file its variable points to: path, mode, owner, bytes, dir mode.
+DESCRIBE = """
+import json, os, stat, sys
+path = os.environ[sys.argv[1]]
+st = os.stat(path)
+print(json.dumps({
+    "path": path,
+    "mode": stat.S_IMODE(st.st_mode),
+    "uid": st.st_uid,
+    "data": open(path, "rb").read().hex(),
+    "dir_mode": stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode),
+}))
+"""
+
+
+def describe(
+    env: dict[str, str], variable: str, *options: str
+) -> tuple[int, dict[str, object], str]:
+    result = subprocess.run(
+        [*secrets_init_argv(), *options, "--", sys.executable, "-c", DESCRIBE, variable],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    info = json.loads(result.stdout) if result.returncode == 0 else {}
+    return result.returncode, info, result.stderr
+
+
+def test_tempfile_is_private_complete_and_removed_afterwards(
+    gsm: FakeSecretManager, tmp_path: Path
+) -> None:
+    payload = b"\x00binary\xff\xfe secret \n"
+    gsm.add_secret("proj-1", "blob", payload)
+    env = gsm_env(gsm, KEY_FILE=REF + "blob?destination=tempfile")
+    code, info, err = describe(env, "KEY_FILE", "--secrets-dir", str(tmp_path))
+    assert code == 0, err
+    assert bytes.fromhex(str(info["data"])) == payload
+    assert info["mode"] == 0o400
+    assert info["dir_mode"] == 0o700
+    assert info["uid"] == os.getuid()
+    path = Path(str(info["path"]))
+    assert path.parent.parent == tmp_path
+    assert not path.exists() and not path.parent.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tempfile_defaults_to_dev_shm(gsm: FakeSecretManager) -> None:
+    gsm.add_secret("proj-1", "s", b"v")
+    code, info, err = describe(gsm_env(gsm, S=REF + "s?destination=tempfile"), "S")
+    assert code == 0, err
+    expected = "/dev/shm/" if os.access("/dev/shm", os.W_OK) else "/tmp/"
+    assert str(info["path"]).startswith(expected)
+
+
+def test_explicit_destination_is_replaced_atomically_and_stays(
+    gsm: FakeSecretManager, tmp_path: Path
+) -> None:
+    gsm.add_secret("proj-1", "cfg", json.dumps({"password": "p@ss", "user": "u"}))
+    target = tmp_path / "password"
+    target.write_text("old contents")
+    old_inode = target.stat().st_ino
+    env = gsm_env(gsm, PW_FILE=REF + f"cfg#password?destination={target}")
+    code, info, err = describe(env, "PW_FILE")
+    assert code == 0, err
+    assert info["path"] == str(target)
+    assert target.read_bytes() == b"p@ss"
+    assert target.stat().st_ino != old_inode  # renamed into place, not rewritten
+    assert stat.S_IMODE(target.stat().st_mode) == 0o400
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["password"]
+
+
+def test_destination_in_a_missing_directory_names_variable_and_path(
+    gsm: FakeSecretManager, tmp_path: Path
+) -> None:
+    gsm.add_secret("proj-1", "s", b"v")
+    missing = tmp_path / "no" / "file"
+    marker = tmp_path / "started"
+    env = gsm_env(gsm, OUT=REF + f"s?destination={missing}")
+    result = subprocess.run(
+        [*secrets_init_argv(), "--", "touch", str(marker)], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert not marker.exists()
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("secrets-init: error: OUT: ")
+    assert str(missing.parent) in first
+
+
+def test_malformed_destinations_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    for value in (REF + "s?destination=relative/x", REF + "s?destination=", REF + "s?dest=/x"):
+        result = subprocess.run(
+            [*secrets_init_argv(), "--", "true"],
+            env=clean_env(V=value),
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"secrets-init: error: V: {value}: ")
+
+
+def test_tempfile_is_removed_when_secrets_init_is_terminated(
+    gsm: FakeSecretManager, tmp_path: Path
+) -> None:
+    gsm.add_secret("proj-1", "s", b"v")
+    env = gsm_env(gsm, S=REF + "s?destination=tempfile")
+    proc = subprocess.Popen(
+        [*secrets_init_argv(), "--secrets-dir", str(tmp_path), "--", "sleep", "30"],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    wait_for(
+        lambda: any(p.is_dir() and any(p.iterdir()) for p in tmp_path.iterdir()), what="secret file"
+    )
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
