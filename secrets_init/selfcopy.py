@@ -32,7 +32,9 @@ def copy_self(dest_dir: str) -> str:
         fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o755)
         try:
             while chunk := reader.read(1 << 20):
-                os.write(fd, chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
             os.fchmod(fd, 0o755)
         finally:
             os.close(fd)
