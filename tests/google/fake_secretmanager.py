@@ -24,7 +24,6 @@ import http.server
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -76,9 +75,12 @@ class FakeSecretManager:
     secrets: dict[tuple[str, str | None, str], dict[int, Version]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)  # resource names, in arrival order
     metadata: list[dict[str, str]] = field(default_factory=list)  # each call's request metadata
+    max_in_flight: int = 0  # the most calls being answered at one moment
+    _in_flight: int = 0
     _faults: list[_Fault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: Any = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
     port: int = 0
 
     # -- what the test defines ------------------------------------------------
@@ -128,6 +130,7 @@ class FakeSecretManager:
     # -- lifecycle -------------------------------------------------------------
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self._stopping.clear()
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=64))
         handler = grpc.unary_unary_rpc_method_handler(
             self._access,
@@ -148,6 +151,7 @@ class FakeSecretManager:
         return f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._server is not None:
             self._server.stop(grace=None)
             self._server = None
@@ -164,13 +168,23 @@ class FakeSecretManager:
     def _access(
         self, request: types.AccessSecretVersionRequest, context: grpc.ServicerContext
     ) -> types.AccessSecretVersionResponse:
-        name = request.name
         with self._lock:
-            self.requests.append(name)
+            self.requests.append(request.name)
             self.metadata.append({key: str(value) for key, value in context.invocation_metadata()})
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
             delay = self.delay
-        if delay:
-            time.sleep(delay)
+        try:
+            if delay:
+                self._stopping.wait(delay)  # a stopped server does not keep its callers
+            return self._answer(request.name, context)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer(
+        self, name: str, context: grpc.ServicerContext
+    ) -> types.AccessSecretVersionResponse:
         parts = name.split("/")
         location: str | None = None
         if len(parts) == 8 and parts[2] == "locations":

@@ -1,0 +1,537 @@
+"""Google references end to end: secrets-init as a process, the real client library,
+and a gRPC Secret Manager on loopback (SECRETMANAGER_EMULATOR_HOST)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+import pytest
+
+from secrets_init.providers import google_secrets
+from tests.conftest import clean_env
+from tests.google.conftest import (
+    PROJECT,
+    ConnectRecorder,
+    TokenServer,
+    closed_port,
+    offline_env,
+    run_secrets_init,
+)
+from tests.google.fake_secretmanager import (
+    DESTROYED,
+    DISABLED,
+    FakeMetadataServer,
+    FakeSecretManager,
+    crc32c,
+)
+
+FULL = f"gcp:secretmanager:projects/{PROJECT}/secrets"
+
+
+def test_full_names_latest_and_numbered_versions(tmp_path: Path, fake: FakeSecretManager) -> None:
+    fake.add_secret(PROJECT, "db-password", "first")
+    fake.add_secret(PROJECT, "db-password", "second")
+    outcome = run_secrets_init(
+        tmp_path,
+        {
+            "DEFAULT": f"{FULL}/db-password",
+            "LATEST": f"{FULL}/db-password/versions/latest",
+            "FIRST": f"{FULL}/db-password/versions/1",
+            "PLAIN": "not a reference",
+        },
+        fake=fake,
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.env == {
+        "DEFAULT": "second",
+        "LATEST": "second",
+        "FIRST": "first",
+        "PLAIN": "not a reference",
+    }
+
+
+def test_project_number_and_unicode_payload(tmp_path: Path, fake: FakeSecretManager) -> None:
+    fake.add_secret("123456789012", "token_2", "pässwörd ✓ \t with spaces")
+    outcome = run_secrets_init(
+        tmp_path, {"T": "gcp:secretmanager:projects/123456789012/secrets/token_2"}, fake=fake
+    )
+    assert outcome.env == {"T": "pässwörd ✓ \t with spaces"}
+
+
+@pytest.mark.parametrize(
+    ("options", "extra_env"),
+    [
+        (["--google-project", PROJECT], {}),
+        ([f"--google-project={PROJECT}"], {"GOOGLE_CLOUD_PROJECT": "other-project"}),
+        ([], {"SECRETS_INIT_GOOGLE_PROJECT": PROJECT, "GOOGLE_CLOUD_PROJECT": "other-project"}),
+        ([], {"GOOGLE_CLOUD_PROJECT": PROJECT}),
+    ],
+    ids=[
+        "flag",
+        "flag-beats-GOOGLE_CLOUD_PROJECT",
+        "SECRETS_INIT_GOOGLE_PROJECT",
+        "GOOGLE_CLOUD_PROJECT",
+    ],
+)
+def test_short_names_take_the_configured_project(
+    tmp_path: Path, fake: FakeSecretManager, options: list[str], extra_env: dict[str, str]
+) -> None:
+    fake.add_secret(PROJECT, "api-key", "v1")
+    fake.add_secret(PROJECT, "api-key", "v2")
+    fake.add_secret("other-project", "api-key", "wrong project")
+    env = clean_env(HOME=str(tmp_path), **extra_env)
+    outcome = run_secrets_init(
+        tmp_path,
+        {"KEY": "gcp:secretmanager:api-key", "OLD": "gcp:secretmanager:api-key/versions/1"},
+        fake=fake,
+        options=options,
+        env=env,
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.env == {"KEY": "v2", "OLD": "v1"}
+
+
+def test_short_name_project_from_the_metadata_server(
+    tmp_path: Path, fake: FakeSecretManager, metadata_server: FakeMetadataServer
+) -> None:
+    fake.add_secret(PROJECT, "api-key", "from metadata project")
+    env = clean_env(HOME=str(tmp_path), GCE_METADATA_HOST=metadata_server.address)
+    outcome = run_secrets_init(tmp_path, {"KEY": "gcp:secretmanager:api-key"}, fake=fake, env=env)
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.env == {"KEY": "from metadata project"}
+    assert metadata_server.hits == 1
+
+
+def test_short_name_without_any_project_says_what_to_set(
+    tmp_path: Path, fake: FakeSecretManager
+) -> None:
+    fake.add_secret(PROJECT, "api-key", "never seen")
+    env = clean_env(HOME=str(tmp_path), GCE_METADATA_HOST=f"127.0.0.1:{closed_port()}")
+    outcome = run_secrets_init(
+        tmp_path,
+        {"KEY": "gcp:secretmanager:api-key", "FULL": f"{FULL}/api-key"},
+        fake=fake,
+        env=env,
+    )
+    assert outcome.returncode == 1
+    assert outcome.env is None
+    assert outcome.errors[0] == f"KEY: gcp:secretmanager:api-key: {google_secrets.NO_PROJECT}"
+    assert (
+        "--google-project, SECRETS_INIT_GOOGLE_PROJECT or GOOGLE_CLOUD_PROJECT" in outcome.errors[0]
+    )
+    assert len(outcome.errors) == 2  # the one line above and the summary; FULL resolved
+    assert "never seen" not in outcome.stderr
+
+
+def test_invalid_configured_project_is_refused(tmp_path: Path, fake: FakeSecretManager) -> None:
+    outcome = run_secrets_init(
+        tmp_path,
+        {"KEY": "gcp:secretmanager:api-key"},
+        fake=fake,
+        options=["--google-project", "a/secrets/b"],
+    )
+    assert outcome.returncode == 1
+    assert outcome.errors[0] == (
+        "KEY: gcp:secretmanager:api-key: "
+        "--google-project 'a/secrets/b' is not a valid Google project id"
+    )
+    assert fake.calls == 0
+
+
+def test_regional_secret_uses_its_location(tmp_path: Path, fake: FakeSecretManager) -> None:
+    fake.add_secret(PROJECT, "db", "global copy")
+    fake.add_secret(PROJECT, "db", "regional copy", location="europe-west4")
+    fake.add_secret(PROJECT, "db", "regional v2", location="europe-west4")
+    where = f"gcp:secretmanager:projects/{PROJECT}/locations/europe-west4/secrets/db"
+    outcome = run_secrets_init(
+        tmp_path,
+        {"GLOBAL": f"{FULL}/db", "REGIONAL": where, "REGIONAL_V1": f"{where}/versions/1"},
+        fake=fake,
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.env == {
+        "GLOBAL": "global copy",
+        "REGIONAL": "regional v2",
+        "REGIONAL_V1": "regional copy",
+    }
+    assert f"projects/{PROJECT}/locations/europe-west4/secrets/db/versions/1" in fake.requests
+
+
+def test_json_keys(tmp_path: Path, fake: FakeSecretManager) -> None:
+    document = {"user": "admin", "port": 5432, "tls": {"on": True}, "empty": None}
+    fake.add_secret(PROJECT, "db", json.dumps(document))
+    outcome = run_secrets_init(
+        tmp_path,
+        {
+            "USER": f"{FULL}/db#user",
+            "PORT": "gcp:secretmanager:db/versions/1#port",
+            "TLS": f"{FULL}/db/versions/latest#tls",
+            "EMPTY": f"{FULL}/db#empty",
+        },
+        fake=fake,
+        options=["--google-project", PROJECT],
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.env == {"USER": "admin", "PORT": "5432", "TLS": '{"on":true}', "EMPTY": ""}
+    assert fake.calls == 2  # latest and version 1: the keys share one fetch each
+
+
+def test_missing_json_key_and_non_json_secret(tmp_path: Path, fake: FakeSecretManager) -> None:
+    fake.add_secret(PROJECT, "db", '{"user": "admin", "password": "s3cr3t-json"}')
+    fake.add_secret(PROJECT, "plain", "s3cr3t-plain")
+    outcome = run_secrets_init(
+        tmp_path, {"A": f"{FULL}/db#nope", "B": f"{FULL}/plain#user"}, fake=fake
+    )
+    assert outcome.returncode == 1
+    assert outcome.env is None
+    assert outcome.errors[:2] == [
+        f"A: {FULL}/db#nope: JSON key 'nope' not found in the secret",
+        f"B: {FULL}/plain#user: secret is not a JSON object, so it has no key 'user'",
+    ]
+    assert "s3cr3t" not in outcome.stderr + outcome.stdout
+
+
+def _failing_fake(fake: FakeSecretManager) -> None:
+    fake.add_secret(PROJECT, "ok", "fine")
+    fake.add_secret(PROJECT, "off", "s3cr3t-disabled", state=DISABLED)
+    fake.add_secret(PROJECT, "gone", "s3cr3t-destroyed", state=DESTROYED)
+    fake.add_secret(PROJECT, "gone", "s3cr3t-after")  # version 2 is fine; version 1 is not
+    fake.add_secret(PROJECT, "locked", "s3cr3t-locked")
+    fake.fail_always(grpc.StatusCode.PERMISSION_DENIED, secret="locked")
+    fake.add_secret(PROJECT, "bad-crc", "s3cr3t-corrupt", crc=12345)
+
+
+FAILURES = {
+    "MISSING": (f"{FULL}/missing", "secret version not found"),
+    "NO_VERSION": (f"{FULL}/ok/versions/7", "secret version not found"),
+    "LOCKED": (
+        f"{FULL}/locked",
+        "permission denied (needs the Secret Manager Secret Accessor role on this secret)",
+    ),
+    "OFF": (f"{FULL}/off", "secret version is disabled"),
+    "GONE": (f"{FULL}/gone/versions/1", "secret version is destroyed"),
+    "CORRUPT": (
+        f"{FULL}/bad-crc",
+        "payload checksum mismatch (data_crc32c); the secret is not used",
+    ),
+}
+
+
+@pytest.mark.parametrize("variable", sorted(FAILURES))
+def test_each_failure_is_one_clear_line(
+    tmp_path: Path, fake: FakeSecretManager, variable: str
+) -> None:
+    _failing_fake(fake)
+    reference, cause = FAILURES[variable]
+    outcome = run_secrets_init(tmp_path, {variable: reference, "FINE": f"{FULL}/ok"}, fake=fake)
+    assert outcome.returncode == 1
+    assert outcome.env is None
+    assert outcome.errors == [
+        f"{variable}: {reference}: {cause}",
+        "1 of 2 secret references failed; not starting the program",
+    ]
+    assert "s3cr3t" not in outcome.stderr + outcome.stdout
+
+
+def test_all_failures_reported_one_line_per_variable(
+    tmp_path: Path, fake: FakeSecretManager
+) -> None:
+    _failing_fake(fake)
+    variables = {name: reference for name, (reference, _) in FAILURES.items()}
+    variables["FINE"] = f"{FULL}/ok"
+    variables["AFTER"] = f"{FULL}/gone/versions/2"
+    outcome = run_secrets_init(tmp_path, variables, fake=fake)
+    assert outcome.returncode == 1
+    assert outcome.env is None
+    expected = sorted(f"{name}: {ref}: {cause}" for name, (ref, cause) in FAILURES.items())
+    assert sorted(outcome.errors[:-1]) == expected
+    assert outcome.errors[-1] == "6 of 8 secret references failed; not starting the program"
+    assert "s3cr3t" not in outcome.stderr + outcome.stdout
+
+
+def test_payload_without_checksum_is_accepted(tmp_path: Path, fake: FakeSecretManager) -> None:
+    fake.add_secret(PROJECT, "old", "no crc field", crc=False)
+    fake.add_secret(PROJECT, "zero", "", crc=True)  # crc32c of nothing is 0: present, and right
+    outcome = run_secrets_init(tmp_path, {"OLD": f"{FULL}/old", "ZERO": f"{FULL}/zero"}, fake=fake)
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.env == {"OLD": "no crc field", "ZERO": ""}
+
+
+@pytest.mark.parametrize(
+    ("payload", "cause"),
+    [
+        (b"\xffs3cr3t", "secret is not valid UTF-8 text; use ?destination= to get it as a file"),
+        (b"s3cr3t\x00tail", "secret contains a NUL byte; use ?destination= to get it as a file"),
+    ],
+    ids=["not-utf8", "nul"],
+)
+def test_binary_payload_is_refused_for_environment(
+    tmp_path: Path, fake: FakeSecretManager, payload: bytes, cause: str
+) -> None:
+    fake.add_secret(PROJECT, "blob", payload)
+    outcome = run_secrets_init(tmp_path, {"BLOB": f"{FULL}/blob"}, fake=fake)
+    assert outcome.returncode == 1
+    assert outcome.env is None
+    assert outcome.errors[0] == f"BLOB: {FULL}/blob: {cause}"
+    assert "s3cr3t" not in outcome.stderr + outcome.stdout
+
+
+def test_binary_payload_can_go_to_a_file(tmp_path: Path, fake: FakeSecretManager) -> None:
+    payload = b"\xff\x00binary\x80"
+    fake.add_secret(PROJECT, "blob", payload)
+    target = tmp_path / "blob.bin"
+    outcome = run_secrets_init(
+        tmp_path, {"BLOB_FILE": f"{FULL}/blob?destination={target}"}, fake=fake
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.env == {"BLOB_FILE": str(target)}
+    assert target.read_bytes() == payload
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    ],
+    ids=lambda code: code.name,
+)
+def test_transient_errors_are_retried(
+    tmp_path: Path, fake: FakeSecretManager, code: grpc.StatusCode
+) -> None:
+    fake.add_secret(PROJECT, "flaky", "made it")
+    fake.fail_next(code, 2)
+    outcome = run_secrets_init(tmp_path, {"FLAKY": f"{FULL}/flaky"}, fake=fake)
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.env == {"FLAKY": "made it"}
+    assert fake.calls == 3
+
+
+def test_persistent_unavailable_ends_within_the_timeout(
+    tmp_path: Path, fake: FakeSecretManager
+) -> None:
+    fake.add_secret(PROJECT, "down", "s3cr3t")
+    fake.fail_always(grpc.StatusCode.UNAVAILABLE)
+    outcome = run_secrets_init(
+        tmp_path, {"DOWN": f"{FULL}/down"}, fake=fake, options=["--timeout", "2"], timeout=20
+    )
+    assert outcome.returncode == 1
+    assert outcome.env is None
+    assert len(outcome.errors) == 2
+    attempts = fake.calls
+    assert attempts > 2
+    assert outcome.errors[0] == (
+        f"DOWN: {FULL}/down: service unavailable after {attempts} attempts"
+    )
+
+
+def test_nothing_listening_is_unavailable_not_a_hang(tmp_path: Path) -> None:
+    env = clean_env(HOME=str(tmp_path), SECRETMANAGER_EMULATOR_HOST=f"127.0.0.1:{closed_port()}")
+    outcome = run_secrets_init(
+        tmp_path, {"X": f"{FULL}/x"}, options=["--timeout", "2"], env=env, timeout=20
+    )
+    assert outcome.returncode == 1
+    assert outcome.env is None
+    assert outcome.errors[0].startswith(f"X: {FULL}/x: service unavailable after ")
+
+
+def test_slow_server_ends_at_the_timeout(tmp_path: Path, fake: FakeSecretManager) -> None:
+    fake.add_secret(PROJECT, "slow", "s3cr3t")
+    fake.delay = 10
+    outcome = run_secrets_init(
+        tmp_path, {"SLOW": f"{FULL}/slow"}, fake=fake, options=["--timeout", "1"], timeout=20
+    )
+    assert outcome.returncode == 1
+    assert outcome.env is None
+    assert outcome.errors[0] == f"SLOW: {FULL}/slow: timed out after 1s"
+
+
+def test_identical_references_are_fetched_once(tmp_path: Path, fake: FakeSecretManager) -> None:
+    fake.add_secret(PROJECT, "shared", '{"a": "1", "b": "2"}')
+    outcome = run_secrets_init(
+        tmp_path,
+        {
+            "ONE": f"{FULL}/shared",
+            "TWO": f"{FULL}/shared",
+            "THREE": f"{FULL}/shared",
+            "SHORT": "gcp:secretmanager:shared/versions/latest#a",
+            "KEY": f"{FULL}/shared#b",
+        },
+        fake=fake,
+        options=["--google-project", PROJECT],
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.env is not None
+    assert (
+        outcome.env["ONE"] == outcome.env["TWO"] == outcome.env["THREE"] == '{"a": "1", "b": "2"}'
+    )
+    assert (outcome.env["SHORT"], outcome.env["KEY"]) == ("1", "2")
+    assert fake.requests == [f"projects/{PROJECT}/secrets/shared/versions/latest"]
+
+
+def test_distinct_references_are_fetched_concurrently(
+    tmp_path: Path, fake: FakeSecretManager
+) -> None:
+    variables = {}
+    for number in range(20):
+        fake.add_secret(PROJECT, f"s{number}", f"value {number}")
+        variables[f"S{number}"] = f"{FULL}/s{number}"
+    fake.delay = 0.3
+    outcome = run_secrets_init(tmp_path, variables, fake=fake)
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.env == {f"S{number}": f"value {number}" for number in range(20)}
+    assert fake.calls == 20
+    assert fake.max_in_flight > 1
+
+
+def test_check_reports_google_references_without_values(
+    tmp_path: Path, fake: FakeSecretManager
+) -> None:
+    fake.add_secret(PROJECT, "good", "s3cr3t-good")
+    fake.add_secret(PROJECT, "off", "s3cr3t-off", state=DISABLED)
+    outcome = run_secrets_init(
+        tmp_path,
+        {"GOOD": f"{FULL}/good", "OFF": f"{FULL}/off", "SHORT": "gcp:secretmanager:good"},
+        fake=fake,
+        options=["--check", "--google-project", PROJECT],
+    )
+    assert outcome.returncode == 1
+    assert outcome.stdout.splitlines() == [
+        f"GOOD google {FULL}/good ok",
+        f"OFF google {FULL}/off error: secret version is disabled",
+        "SHORT google gcp:secretmanager:good ok",
+    ]
+    assert "s3cr3t" not in outcome.stdout + outcome.stderr
+
+    fake.add_secret(PROJECT, "off", "enabled now")
+    outcome = run_secrets_init(
+        tmp_path,
+        {"GOOD": f"{FULL}/good", "OFF": f"{FULL}/off"},
+        fake=fake,
+        options=["--check"],
+    )
+    assert outcome.returncode == 0, outcome.stdout
+    assert outcome.stdout.splitlines() == [
+        f"GOOD google {FULL}/good ok",
+        f"OFF google {FULL}/off ok",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reference", "cause"),
+    [
+        ("gcp:secretmanager:", "empty secret name"),
+        (f"{FULL}/", "empty secret id"),
+        ("gcp:secretmanager:projects//secrets/x", "empty project"),
+        (f"{FULL}/x/versions/0", "version '0' is not a positive number or 'latest'"),
+        (f"{FULL}/x/versions/v1", "version 'v1' is not a positive number or 'latest'"),
+        (f"{FULL}/x/extra", google_secrets.SHAPE),
+        (f"{FULL}/x#", "empty JSON key after '#'"),
+        (f"{FULL}/a.b", "secret id 'a.b' is not 1-255 letters, digits, '-' or '_'"),
+    ],
+)
+def test_malformed_references_name_the_variable(
+    tmp_path: Path, fake: FakeSecretManager, reference: str, cause: str
+) -> None:
+    fake.add_secret(PROJECT, "x", "s3cr3t")
+    outcome = run_secrets_init(tmp_path, {"BAD": reference, "GOOD": f"{FULL}/x"}, fake=fake)
+    assert outcome.returncode == 1
+    assert outcome.env is None
+    assert outcome.errors[0] == f"BAD: {reference}: malformed google reference: {cause}"
+    assert fake.calls == 0  # refused before the fork: nothing fetched at all
+
+
+def test_no_credentials_is_a_clear_error(tmp_path: Path) -> None:
+    outcome = run_secrets_init(
+        tmp_path, {"X": f"{FULL}/x", "Y": f"{FULL}/y"}, env=offline_env(tmp_path), timeout=30
+    )
+    assert outcome.returncode == 1
+    assert outcome.env is None
+    assert outcome.errors == [
+        f"X: {FULL}/x: {google_secrets.NO_CREDENTIALS}",
+        f"Y: {FULL}/y: {google_secrets.NO_CREDENTIALS}",
+        "2 of 2 secret references failed; not starting the program",
+    ]
+    assert outcome.stderr.count("\n") == 3  # nothing else: google-auth's warnings are silenced
+
+
+def test_unusable_credentials_file_is_named(tmp_path: Path) -> None:
+    env = offline_env(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(tmp_path / "missing.json"))
+    outcome = run_secrets_init(tmp_path, {"X": f"{FULL}/x"}, env=env, timeout=30)
+    assert outcome.returncode == 1
+    assert outcome.errors[0] == (
+        f"X: {FULL}/x: the Google credentials file named by GOOGLE_APPLICATION_CREDENTIALS "
+        "is missing or not valid"
+    )
+
+
+@pytest.mark.parametrize(
+    ("location", "endpoint"),
+    [
+        (None, "secretmanager.googleapis.com:443"),
+        ("europe-west4", "secretmanager.europe-west4.rep.googleapis.com:443"),
+    ],
+)
+def test_real_endpoint_with_credentials(
+    tmp_path: Path,
+    token_server: TokenServer,
+    connect_recorder: ConnectRecorder,
+    location: str | None,
+    endpoint: str,
+) -> None:
+    """Without the emulator: credentials are found and refreshed once, and gRPC heads
+    for the right Google endpoint (seen at a local CONNECT proxy that refuses it)."""
+    credentials = tmp_path / "service-account.json"
+    credentials.write_text(json.dumps(service_account_key(token_server.url)))
+    env = offline_env(
+        tmp_path,
+        GOOGLE_APPLICATION_CREDENTIALS=str(credentials),
+        grpc_proxy=connect_recorder.url,
+        no_proxy="127.0.0.1",
+    )
+    where = f"locations/{location}/" if location else ""
+    prefix = f"gcp:secretmanager:projects/{PROJECT}/{where}secrets"
+    outcome = run_secrets_init(
+        tmp_path,
+        {"A": f"{prefix}/a", "B": f"{prefix}/b"},
+        env=env,
+        options=["--timeout", "2"],
+        timeout=30,
+    )
+    assert outcome.returncode == 1
+    assert outcome.env is None
+    assert outcome.errors[0].startswith(f"A: {prefix}/a: service unavailable after ")
+    assert token_server.hits == 1
+    assert connect_recorder.targets
+    assert set(connect_recorder.targets) == {endpoint}
+
+
+def service_account_key(token_uri: str) -> dict[str, str]:
+    """A service-account key file whose token endpoint is the local token server."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return {
+        "type": "service_account",
+        "project_id": PROJECT,
+        "private_key_id": "test-key",
+        "private_key": pem.decode(),
+        "client_email": f"secrets-init@{PROJECT}.iam.gserviceaccount.com",
+        "client_id": "1234",
+        "token_uri": token_uri,
+    }
+
+
+def test_fake_server_checksums_agree_with_the_provider() -> None:
+    for data in (b"", b"123456789", bytes(range(256)) * 3, "ünïcode".encode()):
+        assert google_secrets.crc32c(data) == crc32c(data)
+    assert crc32c(b"123456789") == 0xE3069283  # the published CRC-32C check value
