@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+#
+# The secrets-init image: FROM scratch, holding nothing but /secrets-init.
+# Use it to copy the binary into your own image
+#     COPY --from=secrets-init /secrets-init /usr/local/bin/secrets-init
+# or as a Kubernetes initContainer running `/secrets-init copy /helper/bin`.
+#
+# Two ways to build it (README, "Use it in Docker"):
+#   from source, in the builder stage below:
+#     docker build -t secrets-init .
+#   from a dist/secrets-init that `scripts/build-binary` made already, with no
+#   base image to pull (this is what CI builds and tests, with podman):
+#     podman build --build-arg BINARY=prebuilt -t secrets-init .
+# Stages that the chosen one does not need are skipped by BuildKit and podman.
+
+# Which stage provides /secrets-init: "from-source" or "prebuilt".
+ARG BINARY=from-source
+
+# The builder runs the very script CI runs, so the image and CI's binary cannot
+# drift apart. The binary carries its own glibc, and it comes from this image.
+FROM debian:bookworm-slim AS builder
+WORKDIR /src
+COPY . .
+# A dist/ copied in with the context is not this build's output: start clean.
+RUN rm -rf dist build && ./scripts/build-binary
+
+FROM scratch AS from-source
+COPY --from=builder --chmod=0755 /src/dist/secrets-init /secrets-init
+
+FROM scratch AS prebuilt
+COPY --chmod=0755 dist/secrets-init /secrets-init
+
+FROM ${BINARY} AS final
+# Any non-root uid works; 65532 is the usual "nonroot" of distroless images.
+# The binary unpacks itself on first start into the first writable directory
+# that allows executables; this image has none of its own, so give it one:
+# a volume (SECRETS_INIT_CACHE=/helper/bin in the Kubernetes examples) or a
+# tmpfs mounted with exec at /tmp.
+USER 65532:65532
+ENTRYPOINT ["/secrets-init"]

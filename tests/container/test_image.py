@@ -1,0 +1,246 @@
+"""The scratch image, built from dist/secrets-init with podman and run with runc.
+
+What the README's "Use it in Docker" and "Use it in Kubernetes" sections
+promise, checked in real containers: the image holds only /secrets-init and
+runs as a non-root user; `podman stop` ends a supervised program through
+secrets-init as PID 1 with status 143 (SIGTERM forwarded, not the SIGKILL
+that follows the stop timeout); secrets from a local AWS emulator reach the
+program inside the container; and the initContainer copy pattern works with
+read-only root filesystems, no shell and no cp.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.container.podman import Podman
+
+pytestmark = pytest.mark.container
+
+NON_ROOT = "65532:65532"
+# The image has no directory of its own to unpack into; a tmpfs that allows
+# executables will do (Docker's and podman's --tmpfs default to noexec).
+EXEC_TMP = ("--tmpfs", "/tmp:rw,exec,nosuid,nodev,mode=1777")
+# A read-only root as Kubernetes' readOnlyRootFilesystem makes it (and as Docker's
+# --read-only does): podman's --read-only alone would add writable tmpfs mounts.
+READ_ONLY = ("--read-only", "--read-only-tmpfs=false")
+
+
+def test_image_holds_only_the_binary(
+    podman: Podman, image: str, binary: Path, tmp_path: Path
+) -> None:
+    config = json.loads(podman("image", "inspect", image).stdout)[0]["Config"]
+    assert config["User"] == NON_ROOT
+    assert config["Entrypoint"] == ["/secrets-init"]
+    assert not config.get("Cmd")
+
+    archive = tmp_path / "image.tar"
+    podman("save", "--format", "docker-archive", "--output", str(archive), image)
+    files: dict[str, tuple[int, int, bytes]] = {}
+    with tarfile.open(archive) as saved:
+        manifest = json.load(_member(saved, "manifest.json"))
+        for layer_name in manifest[0]["Layers"]:
+            with tarfile.open(fileobj=_member(saved, layer_name)) as layer:
+                for entry in layer.getmembers():
+                    if not entry.isdir():
+                        files[entry.name.removeprefix("./")] = (
+                            stat.S_IMODE(entry.mode),
+                            entry.uid,
+                            _member(layer, entry.name).read(),
+                        )
+    assert list(files) == ["secrets-init"]
+    mode, uid, content = files["secrets-init"]
+    assert mode == 0o755
+    assert uid == 0  # owned by root: the user the image runs as cannot replace it
+    assert content == binary.read_bytes()
+
+
+def _member(archive: tarfile.TarFile, name: str) -> Any:
+    extracted = archive.extractfile(name)
+    assert extracted is not None, name
+    return extracted
+
+
+def test_stop_ends_the_program_with_143(podman: Podman, image_with_child: str) -> None:
+    """SIGTERM from `podman stop` reaches the program: 143, not 137 from the SIGKILL after -t."""
+    name = podman.start(
+        image_with_child,
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        'echo "ready pid=$$ ppid=$PPID uid=$(/bin/busybox id -u)"; exec /bin/busybox sleep 600',
+        options=[*EXEC_TMP, "--network", "none"],
+    )
+    try:
+        logs = podman.wait_for_output(name, "ready")
+        # secrets-init is PID 1 and the program's parent; the program runs as the image's user.
+        assert "ppid=1 " in logs
+        assert "uid=65532" in logs
+        started = time.monotonic()
+        podman("stop", "--time", "30", name, timeout=60)
+        took = time.monotonic() - started
+        assert podman.exit_code(name) == 143
+        print(f"podman stop took {took:.2f}s (stop timeout 30s)")
+    finally:
+        podman.remove(name)
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[str]:
+    from tests.aws.emulator import start_moto
+
+    server = start_moto()
+    yield server.url
+    server.stop()
+
+
+def _aws_options(endpoint: str) -> list[str]:
+    """Reach AWS only at the emulator on this host's loopback, with dummy credentials."""
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    options = ["--network", "host"]
+    for key, value in env.items():
+        options += ["--env", f"{key}={value}"]
+    return options
+
+
+def _client(endpoint: str, service: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _secrets(endpoint: str) -> dict[str, tuple[str, str]]:
+    """Fresh secrets in the emulator: variable -> (reference, the value the program must see)."""
+    prefix = f"container-{os.urandom(4).hex()}"
+    sm = _client(endpoint, "secretsmanager")
+    whole = sm.create_secret(Name=f"{prefix}/token", SecretString="tok-4711")["ARN"]
+    sm.create_secret(Name=f"{prefix}/db", SecretString='{"password": "pw-from-json"}')
+    _client(endpoint, "ssm").put_parameter(
+        Name=f"/{prefix}/level", Value="param-42", Type="SecureString"
+    )
+    account_region = "us-east-1:123456789012"
+    return {
+        "API_TOKEN": (whole, "tok-4711"),
+        "DB_PASSWORD": (
+            f"arn:aws:secretsmanager:{account_region}:secret:{prefix}/db:password::",
+            "pw-from-json",
+        ),
+        "LOG_LEVEL": (f"arn:aws:ssm:{account_region}:parameter/{prefix}/level", "param-42"),
+    }
+
+
+def _show(variables: list[str]) -> list[str]:
+    """A busybox program that prints each variable as NAME=value, then its parent's pid."""
+    script = "; ".join(f'echo "{name}=${name}"' for name in variables)
+    return ["/bin/busybox", "sh", "-c", f'{script}; echo "ppid=$PPID"']
+
+
+def test_secrets_reach_the_program_in_the_container(
+    podman: Podman, image_with_child: str, moto: str
+) -> None:
+    secrets = _secrets(moto)
+    options = [*EXEC_TMP, *_aws_options(moto)]
+    for variable, (reference, _) in secrets.items():
+        options += ["--env", f"{variable}={reference}"]
+    done = podman.run(image_with_child, "--", *_show(list(secrets)), options=options)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for variable, (_, value) in secrets.items():
+        assert f"{variable}={value}" in lines
+    assert "ppid=1" in lines
+
+
+def test_without_a_writable_directory_it_says_what_to_do(podman: Podman, image: str) -> None:
+    done = podman.run(image, "--version", options=[*READ_ONLY, "--network", "none"])
+    assert done.returncode == 125
+    assert "SECRETS_INIT_CACHE" in done.stderr
+
+
+@pytest.fixture
+def helper_volume(tmp_path: Path) -> Iterator[Path]:
+    """A host directory standing for the pod's emptyDir, which is world-writable like one."""
+    volume = tmp_path / "helper-bin"
+    volume.mkdir()
+    volume.chmod(0o777)
+    yield volume
+    shutil.rmtree(volume)  # the binary and its unpacked tree: ~60 MB that pytest would keep
+
+
+def _init_container(podman: Podman, image: str, volume: Path) -> None:
+    """examples/kubernetes: the initContainer, read-only root, no shell, no cp."""
+    done = podman.run(
+        image,
+        "copy",
+        "/helper/bin",
+        options=[
+            *READ_ONLY,
+            "--network",
+            "none",
+            "--volume",
+            f"{volume}:/helper/bin",
+            "--env",
+            "SECRETS_INIT_CACHE=/helper/bin",
+        ],
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_copy_into_a_volume(podman: Podman, image: str, binary: Path, helper_volume: Path) -> None:
+    _init_container(podman, image, helper_volume)
+    copied = helper_volume / "secrets-init"
+    assert copied.read_bytes() == binary.read_bytes()
+    assert stat.S_IMODE(copied.stat().st_mode) == 0o755
+    assert copied.stat().st_uid == 65532
+
+
+def test_kubernetes_copy_pattern(
+    podman: Podman, image: str, app_image: str, helper_volume: Path, moto: str
+) -> None:
+    """The Deployment in examples/kubernetes, played by podman: copy, then run from the volume.
+
+    The application image has no secrets-init, no shell in PATH and a read-only
+    root; it runs the copied binary from the shared volume, mounted read-only,
+    and finds the tree the initContainer already unpacked there.
+    """
+    _init_container(podman, image, helper_volume)
+    secrets = _secrets(moto)
+    options = [
+        *READ_ONLY,
+        "--volume",
+        f"{helper_volume}:/helper/bin:ro",
+        "--env",
+        "SECRETS_INIT_CACHE=/helper/bin",
+        *_aws_options(moto),
+    ]
+    for variable, (reference, _) in secrets.items():
+        options += ["--env", f"{variable}={reference}"]
+    done = podman.run(
+        app_image, "/helper/bin/secrets-init", "--", *_show(list(secrets)), options=options
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for variable, (_, value) in secrets.items():
+        assert f"{variable}={value}" in lines
+    assert "ppid=1" in lines
