@@ -4,6 +4,7 @@ and a gRPC Secret Manager on loopback (SECRETMANAGER_EMULATOR_HOST)."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import grpc
@@ -535,3 +536,22 @@ def test_fake_server_checksums_agree_with_the_provider() -> None:
     for data in (b"", b"123456789", bytes(range(256)) * 3, "ünïcode".encode()):
         assert google_secrets.crc32c(data) == crc32c(data)
     assert crc32c(b"123456789") == 0xE3069283  # the published CRC-32C check value
+
+
+def test_credentials_lookup_that_hangs_ends_at_the_timeout(tmp_path: Path) -> None:
+    """A metadata server that accepts connections and never answers (a black hole)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        env = offline_env(
+            tmp_path, GCE_METADATA_IP=address, GCE_METADATA_HOST=address, GCE_METADATA_TIMEOUT="30"
+        )
+        outcome = run_secrets_init(
+            tmp_path, {"X": f"{FULL}/x"}, env=env, options=["--timeout", "1"], timeout=30
+        )
+    assert outcome.returncode == 1
+    assert outcome.env is None
+    assert outcome.errors[0] == (
+        f"X: {FULL}/x: timed out after 1s while looking for Google credentials"
+    )
