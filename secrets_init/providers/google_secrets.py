@@ -16,14 +16,15 @@ Why the fetch does more than call the client library:
 from __future__ import annotations
 
 import os
-import random
-import threading
 import time
 from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from secrets_init import providers
+
+# PID 1 imports this module to parse; everything only `fetch` needs (threading,
+# random, the SDKs) is imported inside it, in the forked child.
 
 PREFIX = "gcp:secretmanager:"
 EMULATOR_VARIABLE = "SECRETMANAGER_EMULATOR_HOST"
@@ -213,6 +214,8 @@ def fetch(
             "google-cloud-secret-manager is not installed (pip install 'secrets-init[google]')"
         )
         return dict.fromkeys(targets, failure)
+    import threading
+
     run = _Run(wanted, context, budget, grpc, api_exceptions, secretmanager_v1, transports)
     threading.Thread(target=run.main, name="google-fetch", daemon=True).start()
     run.finished.wait(max(0.0, context.deadline - time.monotonic()))
@@ -245,6 +248,8 @@ class _Run:
         self.api_exceptions = api_exceptions
         self.secretmanager = secretmanager
         self.transports = transports
+        import threading
+
         self.phase = "starting"
         self.finished = threading.Event()
         self._lock = threading.Lock()
@@ -318,6 +323,8 @@ class _Run:
                 clients[location] = self.secretmanager.SecretManagerServiceClient(
                     credentials=credentials, client_options={"api_endpoint": endpoint}
                 )
+
+        import threading
 
         self.phase = "calling"
         pending = list(by_name.items())
@@ -400,6 +407,8 @@ class _Run:
 
 def _pause(attempt: int) -> float:
     """Exponential backoff with jitter: half fixed, half random."""
+    import random
+
     ceiling = min(_LONGEST_PAUSE, _FIRST_PAUSE * 2.0 ** (attempt - 1))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
