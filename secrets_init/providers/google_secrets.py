@@ -240,6 +240,8 @@ class _Run:
         secretmanager: Any,
         transports: Any,
     ) -> None:
+        import threading
+
         self.targets = targets
         self.context = context
         self.deadline = context.deadline
@@ -248,8 +250,6 @@ class _Run:
         self.api_exceptions = api_exceptions
         self.secretmanager = secretmanager
         self.transports = transports
-        import threading
-
         self.phase = "starting"
         self.finished = threading.Event()
         self._lock = threading.Lock()
