@@ -123,11 +123,13 @@ def split_arn(text: str, service: str, shape: str) -> tuple[str, str, str, str]:
 def fetch(
     targets: Collection[Hashable], context: providers.FetchContext
 ) -> dict[Hashable, bytes | providers.Failure]:
-    import boto3  # noqa: F401 - here and only here: a missing SDK is reported per reference
-
     from secrets_init.providers import aws_client
 
-    run = aws_client.Run("aws-secretsmanager", context)
+    run = aws_client.Run(
+        "aws-secretsmanager", context
+    )  # before the import, which takes part of the time
+    import boto3  # noqa: F401 - here and only here: a missing SDK is reported per reference
+
     wanted = sorted(
         (t for t in targets if isinstance(t, SecretTarget)),
         key=lambda t: (

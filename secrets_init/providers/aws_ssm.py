@@ -103,11 +103,11 @@ def parse(text: str) -> providers.Parsed:
 def fetch(
     targets: Collection[Hashable], context: providers.FetchContext
 ) -> dict[Hashable, bytes | providers.Failure]:
-    import boto3  # noqa: F401 - here and only here: a missing SDK is reported per reference
-
     from secrets_init.providers import aws_client
 
-    run = aws_client.Run("aws-ssm", context)
+    run = aws_client.Run("aws-ssm", context)  # before the import, which takes part of the time
+    import boto3  # noqa: F401 - here and only here: a missing SDK is reported per reference
+
     wanted = sorted(
         (t for t in targets if isinstance(t, ParameterTarget)),
         key=lambda t: (t.partition, t.region, t.account, t.key, t.selector or ""),

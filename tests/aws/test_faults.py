@@ -1,0 +1,146 @@
+"""What secrets-init does when AWS is slow, failing, unreachable or not configured.
+
+Faults come from the proxy in front of moto. Every failure must end the run
+with exit status 1, one line per variable, and the program not started.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from tests.aws.conftest import Aws, aws_env, run
+from tests.aws.emulator import Fault, LatencyProxy
+
+
+def test_throttling_is_retried_until_it_passes(aws: Aws, proxy: LatencyProxy) -> None:
+    aws.secret("busy", "value-busy")
+    aws.parameter("busy", "param-busy")
+    proxy.faults = [
+        Fault.throttle("BatchGetSecretValue", times=2),
+        Fault.throttle("GetParameters", times=3),
+    ]
+    env = aws_env(proxy.url, SECRET=aws.sm_ref("busy"), PARAM=aws.ssm_ref("busy"))
+    result = run(env, ["SECRET", "PARAM"], args=["--log-level", "debug"])
+    assert result.returncode == 0, result.stderr
+    assert result.seen == {"SECRET": "value-busy", "PARAM": "param-busy"}
+    assert proxy.counts == {"BatchGetSecretValue": 3, "GetParameters": 4}
+    assert result.stderr.count("throttled, retrying in") == 5
+
+
+def test_server_errors_are_retried(aws: Aws, proxy: LatencyProxy) -> None:
+    aws.secret("flaky", "value-flaky")
+    aws.parameter("flaky", "param-flaky")
+    proxy.faults = [
+        Fault.server_error("BatchGetSecretValue", times=1, status=500),
+        Fault.server_error("GetParameters", times=2, status=503),
+    ]
+    env = aws_env(proxy.url, SECRET=aws.sm_ref("flaky"), PARAM=aws.ssm_ref("flaky"))
+    result = run(env, ["SECRET", "PARAM"])
+    assert result.returncode == 0, result.stderr
+    assert result.seen == {"SECRET": "value-flaky", "PARAM": "param-flaky"}
+    assert proxy.counts == {"BatchGetSecretValue": 2, "GetParameters": 3}
+
+
+def test_a_server_that_keeps_failing_gives_up_within_the_timeout(
+    aws: Aws, proxy: LatencyProxy
+) -> None:
+    aws.secret("down", "value-down")
+    proxy.faults = [Fault.server_error(status=503)]
+    ref = aws.sm_ref("down")
+    result = run(aws_env(proxy.url, DOWN=ref), ["DOWN"], args=["--timeout", "3"], timeout=30)
+    assert result.returncode == 1 and result.seen is None
+    [line] = [e for e in result.errors if e.startswith("DOWN:")]
+    assert line.startswith(f"DOWN: {ref}: AWS service error (HTTP 503) after ")
+    assert proxy.counts["BatchGetSecretValue"] >= 3
+
+
+def test_a_hung_endpoint_ends_at_the_deadline(aws: Aws, proxy: LatencyProxy) -> None:
+    aws.secret("stuck", "value-stuck")
+    aws.parameter("stuck", "param-stuck")
+    proxy.faults = [Fault.hang_up()]
+    secret, parameter = aws.sm_ref("stuck"), aws.ssm_ref("stuck")
+    env = aws_env(proxy.url, SECRET=secret, PARAM=parameter)
+    result = run(env, ["SECRET", "PARAM"], args=["--timeout", "2"], timeout=30)
+    assert result.returncode == 1 and result.seen is None
+    assert result.errors[:2] == [
+        f"PARAM: {parameter}: timed out after 2s waiting for {proxy.url}",
+        f"SECRET: {secret}: timed out after 2s waiting for {proxy.url}",
+    ]
+
+
+def test_no_credentials(aws: Aws, proxy: LatencyProxy) -> None:
+    env = aws_env(proxy.url, SECRET=aws.sm_ref("any"), PARAM=aws.ssm_ref("any"))
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    result = run(env, ["SECRET"])
+    assert result.returncode == 1 and result.seen is None
+    assert result.errors[:2] == [
+        f"PARAM: {aws.ssm_ref('any')}: no AWS credentials found (looked in the environment, "
+        "the shared config and credentials files, web identity, and ECS and EC2 metadata)",
+        f"SECRET: {aws.sm_ref('any')}: no AWS credentials found (looked in the environment, "
+        "the shared config and credentials files, web identity, and ECS and EC2 metadata)",
+    ]
+    assert proxy.counts == {}
+
+
+def test_credentials_aws_rejects(aws: Aws, proxy: LatencyProxy) -> None:
+    proxy.faults = [Fault.error("", "UnrecognizedClientException")]
+    ref = aws.sm_ref("any")
+    result = run(aws_env(proxy.url, SECRET=ref), ["SECRET"])
+    assert result.returncode == 1
+    assert result.errors[0] == (
+        f"SECRET: {ref}: AWS rejected the credentials (UnrecognizedClientException)"
+    )
+
+
+def test_unreachable_endpoint(aws: Aws) -> None:
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{placeholder.getsockname()[1]}"
+    env = aws_env(closed, SECRET=aws.sm_ref("any"), PARAM=aws.ssm_ref("any"))
+    result = run(env, ["SECRET"], timeout=30)
+    assert result.returncode == 1 and result.seen is None
+    assert result.errors[:2] == [
+        f"PARAM: {aws.ssm_ref('any')}: cannot reach the endpoint {closed}",
+        f"SECRET: {aws.sm_ref('any')}: cannot reach the endpoint {closed}",
+    ]
+
+
+def test_service_specific_endpoint_variables_win(aws: Aws, proxy: LatencyProxy) -> None:
+    aws.secret("routed", "value-routed")
+    aws.parameter("routed", "param-routed")
+    env = aws_env(
+        "http://127.0.0.1:9",  # nothing listens on the discard port: unused if routing works
+        AWS_ENDPOINT_URL_SECRETS_MANAGER=proxy.url,
+        AWS_ENDPOINT_URL_SSM=proxy.url,
+        SECRET=aws.sm_ref("routed"),
+        PARAM=aws.ssm_ref("routed"),
+    )
+    result = run(env, ["SECRET", "PARAM"])
+    assert result.returncode == 0, result.stderr
+    assert result.seen == {"SECRET": "value-routed", "PARAM": "param-routed"}
+
+
+def test_every_failure_is_reported_and_nothing_leaks(aws: Aws, proxy: LatencyProxy) -> None:
+    aws.secret("good", '{"user": "good-user-value"}')
+    aws.secret("locked", "locked-value")
+    aws.parameter("good", "good-param-value", kind="SecureString")
+    proxy.faults = [Fault.in_batch("AccessDeniedException", "/locked")]
+    env = aws_env(
+        proxy.url,
+        GOOD=aws.sm_ref("good", tail=":user"),
+        GOOD_PARAM=aws.ssm_ref("good"),
+        BAD_KEY=aws.sm_ref("good", tail=":nope"),
+        LOCKED=aws.sm_ref("locked"),
+        NO_SECRET=aws.sm_ref("absent"),
+        NO_PARAM=aws.ssm_ref("absent"),
+    )
+    for level in ("debug", "info"):
+        for log_format in ("text", "json"):
+            result = run(env, ["GOOD"], args=["--log-level", level, "--log-format", log_format])
+            assert result.returncode == 1 and result.seen is None
+            output = result.stdout + result.stderr
+            for variable in ("BAD_KEY", "LOCKED", "NO_SECRET", "NO_PARAM"):
+                assert f"{variable}: arn:" in output
+            assert "4 of 6 secret references failed" in output
+            for value in ("good-user-value", "good-param-value", "locked-value", '"user"'):
+                assert value not in output
