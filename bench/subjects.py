@@ -1,0 +1,85 @@
+"""The programs under test, found or prepared once per run.
+
+Two interpreters run the module. The shared development venv has an editable
+install, whose `.pth` import hook makes `site` import pathlib, urllib and
+more at every start; that is a property of `pip install -e`, not of
+secrets-init. So the headline row runs the module from a fresh venv made for
+this run, holding no import hook: a plain path line that puts the checkout
+and the dev venv's packages on sys.path, which is what a regular
+`pip install secrets-init[all]` gives. Both are the same real interpreter
+binary (never a pyenv shim, which spawns processes of its own).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Subjects:
+    dev_python: str  # the shared venv's interpreter (editable install)
+    clean_python: str  # a venv without import hooks (see the module docstring)
+    binary: str | None  # dist/secrets-init, None when not built
+    tini: str | None
+    dumb_init: str | None
+
+    def module(self, python: str | None = None) -> list[str]:
+        return [python or self.clean_python, "-I", "-m", "secrets_init"]
+
+
+def find(workdir: Path) -> Subjects:
+    dev_python = _dev_python()
+    binary = ROOT / "dist" / "secrets-init"
+    return Subjects(
+        dev_python=dev_python,
+        clean_python=_clean_venv(dev_python, workdir / "venv"),
+        binary=str(binary) if os.access(binary, os.X_OK) else None,
+        tini=shutil.which("tini"),
+        dumb_init=shutil.which("dumb-init"),
+    )
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment every measured command gets: nothing from the caller's shell."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": os.environ.get("HOME", "/root"),
+    }
+    env.update(extra)
+    return env
+
+
+def _dev_python() -> str:
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    if os.access(venv_python, os.X_OK):
+        return str(venv_python)
+    return sys.executable
+
+
+def _clean_venv(dev_python: str, target: Path) -> str:
+    site_dirs = subprocess.run(
+        [dev_python, "-I", "-c", "import site; print('\\n'.join(site.getsitepackages()))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    subprocess.run([dev_python, "-m", "venv", "--without-pip", str(target)], check=True)
+    python = target / "bin" / "python"
+    own_site = subprocess.run(
+        [str(python), "-I", "-c", "import site; print(site.getsitepackages()[0])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # Plain path lines: site appends them to sys.path without running anything.
+    lines = [str(ROOT), *(d for d in site_dirs if os.path.isdir(d))]
+    Path(own_site, "bench-paths.pth").write_text("\n".join(lines) + "\n")
+    return str(python)
