@@ -286,3 +286,39 @@ def _move_to_errors(answer: bytes, request: bytes, fault: Fault) -> bytes:
         if mark in secret_id
     )
     return json.dumps(document).encode()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run moto (behind the proxy when --delay is given) until interrupted, for the demo."""
+    import argparse
+
+    import boto3
+
+    parser = argparse.ArgumentParser(prog="python -m tests.aws.emulator", description=main.__doc__)
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds added to each request")
+    parser.add_argument("--secret", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--parameter", action="append", default=[], metavar="/NAME=VALUE")
+    args = parser.parse_args(argv)
+    moto = start_moto()
+    proxy = LatencyProxy(moto.url, delay=args.delay).start() if args.delay else None
+    url = proxy.url if proxy else moto.url
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    secrets = boto3.client("secretsmanager", region_name=args.region, endpoint_url=moto.url, **keys)
+    ssm = boto3.client("ssm", region_name=args.region, endpoint_url=moto.url, **keys)
+    print(f"AWS_ENDPOINT_URL={url}", flush=True)
+    for item in args.secret:
+        name, _, value = item.partition("=")
+        print(secrets.create_secret(Name=name, SecretString=value)["ARN"], flush=True)
+    for item in args.parameter:
+        name, _, value = item.partition("=")
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+        print(f"arn:aws:ssm:{args.region}:{ACCOUNT}:parameter{name}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
