@@ -28,7 +28,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, help="start-up runs per command (default 30)")
     parser.add_argument("--sizes", type=_sizes, help="mixed reference counts (default 1,10,40,100)")
     parser.add_argument("--orphans", type=int, help="orphans to reap (default 10000)")
-    parser.add_argument("--repeats", type=int, help="runs per resolution scenario (default 3)")
+    parser.add_argument("--repeats", type=int, help="runs per resolution scenario (default 5)")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="added per request")
     parser.add_argument("--command-name", default="scripts/bench", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -36,7 +36,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.runs = args.runs or (3 if quick else 30)
     args.sizes = args.sizes or ([1, 3] if quick else [1, 10, 40, 100])
     args.orphans = args.orphans or (200 if quick else 10_000)
-    args.repeats = args.repeats or (1 if quick else 3)
+    args.repeats = args.repeats or (1 if quick else 5)
     args.aws_goal = (2, 2) if quick else (20, 20)
     args.google_goal = 2 if quick else 20
     return args
