@@ -78,7 +78,19 @@ def run(subjects: Subjects, reference_env: Mapping[str, str] | None, timeout: fl
 
 
 def _measure(row: Row, argv: list[str], env: dict[str, str], timeout: float) -> None:
-    process = subprocess.Popen(
+    try:
+        process = _start(argv, env)
+    except OSError as error:
+        row.note = f"cannot start: {error.strerror}"
+        return
+    try:
+        _sample(row, process, timeout)
+    finally:
+        _stop(process)
+
+
+def _start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         argv,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -86,22 +98,23 @@ def _measure(row: Row, argv: list[str], env: dict[str, str], timeout: float) -> 
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and process.poll() is None:
-            if any(p.comm == SLEEP for p in procs.tree(process.pid)[1:]):
-                break
-            time.sleep(0.02)
-        else:
-            row.note = _why_not_started(process)
-            return
-        time.sleep(0.3)  # let the supervisor settle after the exec it waited for
-        own = [p for p in procs.tree(process.pid) if p.comm != SLEEP]
-        sizes = [procs.rss_kib(p.pid) for p in own]
-        row.rss_kib = sum(size for size in sizes if size is not None)
-        row.processes = len(own)
-    finally:
-        _stop(process)
+
+
+def _sample(row: Row, process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for the sleep to be running, then sum the RSS of everything else in the tree."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(p.comm == SLEEP for p in procs.tree(process.pid)[1:]):
+            break
+        time.sleep(0.02)
+    else:
+        row.note = _why_not_started(process)
+        return
+    time.sleep(0.3)  # let the supervisor settle after the exec it waited for
+    own = [p for p in procs.tree(process.pid) if p.comm != SLEEP]
+    sizes = [procs.rss_kib(p.pid) for p in own]
+    row.rss_kib = sum(size for size in sizes if size is not None)
+    row.processes = len(own)
 
 
 def _why_not_started(process: subprocess.Popen[bytes]) -> str:

@@ -144,7 +144,10 @@ def spawn_and_wait(argv: list[str], env: dict[str, str]) -> float | None:
         (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
     ]
     started = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+    try:
+        pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+    except OSError:  # e.g. a binary being rebuilt right now
+        return None
     _, status = os.waitpid(pid, 0)
     elapsed = (time.perf_counter() - started) * 1000
     return elapsed if os.waitstatus_to_exitcode(status) == 0 else None
