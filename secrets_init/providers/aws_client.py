@@ -277,6 +277,13 @@ class Run:
             except exceptions.ClientError as error:
                 code = str(error.response.get("Error", {}).get("Code", ""))
                 status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+                operation = getattr(error, "operation_name", api)
+                if operation != api:
+                    # Raised while getting credentials (STS for web identity), not by the call.
+                    raise CallFailed(
+                        f"cannot get AWS credentials: {_safe(operation)} failed with {_safe(code)}",
+                        GLOBAL,
+                    ) from None
                 if code in _THROTTLING or status == 429:
                     reason, limit = "throttled", _MAX_ATTEMPTS
                     last = f"still throttled by AWS after {attempt} attempts"

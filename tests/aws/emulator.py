@@ -210,7 +210,7 @@ class LatencyProxy:
 
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                operation = (self.headers.get("X-Amz-Target") or "").rpartition(".")[2]
+                operation = _operation(self.headers.get("X-Amz-Target"), body)
                 proxy._record(operation, _region(self.headers.get("Authorization", "")), body)
                 if proxy.delay:
                     time.sleep(proxy.delay)
@@ -220,7 +220,8 @@ class LatencyProxy:
                     self.close_connection = True
                     return
                 if fault is not None:
-                    self._answer(fault.status, _error_body(fault.code))
+                    xml = not self.headers.get("X-Amz-Target")  # the query protocol (STS)
+                    self._answer(fault.status, _error_body(fault.code, xml))
                     return
                 status, headers, answer = self._forward(body)
                 for edit in edits if status == 200 else []:
@@ -252,7 +253,10 @@ class LatencyProxy:
                 for key, value in headers:
                     self.send_header(key, value)
                 if not any(key.lower() == "content-type" for key, _ in headers):
-                    self.send_header("Content-Type", "application/x-amz-json-1.1")
+                    json_body = body.startswith(b"{")
+                    self.send_header(
+                        "Content-Type", "application/x-amz-json-1.1" if json_body else "text/xml"
+                    )
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -267,9 +271,23 @@ def _region(authorization: str) -> str:
     return parts[2] if len(parts) > 2 else ""
 
 
-def _error_body(code: str) -> bytes:
-    # AWS's JSON protocol error shape; the message is what a real one might say.
-    return json.dumps({"__type": code, "message": f"injected {code} by the test proxy"}).encode()
+def _operation(target: str | None, body: bytes) -> str:
+    """The API a request calls: from X-Amz-Target (JSON protocol) or Action= (query protocol)."""
+    if target:
+        return target.rpartition(".")[2]
+    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    return form.get("Action", [""])[0]
+
+
+def _error_body(code: str, xml: bool = False) -> bytes:
+    """An error answer in the protocol's shape, with a message like a real one's."""
+    message = f"injected {code} by the test proxy"
+    if xml:
+        return (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error><RequestId>1</RequestId></ErrorResponse>"
+        ).encode()
+    return json.dumps({"__type": code, "message": message}).encode()
 
 
 def _move_to_errors(answer: bytes, request: bytes, fault: Fault) -> bytes:

@@ -7,9 +7,12 @@ with exit status 1, one line per variable, and the program not started.
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from tests.aws.conftest import Aws, aws_env, run
-from tests.aws.emulator import Fault, LatencyProxy
+from tests.aws.emulator import ACCOUNT, Fault, LatencyProxy
+
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/app"
 
 
 def test_throttling_is_retried_until_it_passes(aws: Aws, proxy: LatencyProxy) -> None:
@@ -144,3 +147,32 @@ def test_every_failure_is_reported_and_nothing_leaks(aws: Aws, proxy: LatencyPro
             assert "4 of 6 secret references failed" in output
             for value in ("good-user-value", "good-param-value", "locked-value", '"user"'):
                 assert value not in output
+
+
+def test_web_identity_credentials_like_eks_irsa(
+    aws: Aws, proxy: LatencyProxy, tmp_path: Path
+) -> None:
+    """IRSA: AWS_ROLE_ARN + a token file, exchanged at STS (moto's, through the proxy)."""
+    aws.secret("irsa", "value-irsa")
+    token = tmp_path / "token"
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2ln")
+    env = aws_env(
+        proxy.url,
+        AWS_ROLE_ARN=ROLE_ARN,
+        AWS_WEB_IDENTITY_TOKEN_FILE=str(token),
+        SECRET=aws.sm_ref("irsa"),
+    )
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    result = run(env, ["SECRET", "AWS_ROLE_ARN"])
+    assert result.returncode == 0, result.stderr
+    assert result.seen == {"SECRET": "value-irsa", "AWS_ROLE_ARN": ROLE_ARN}
+    assert proxy.counts == {"AssumeRoleWithWebIdentity": 1, "BatchGetSecretValue": 1}
+
+    proxy.reset()
+    proxy.faults = [Fault.error("AssumeRoleWithWebIdentity", "AccessDenied", status=403)]
+    denied = run(env, ["SECRET"])
+    assert denied.returncode == 1 and denied.seen is None
+    assert denied.errors[0] == (
+        f"SECRET: {aws.sm_ref('irsa')}: cannot get AWS credentials: "
+        "AssumeRoleWithWebIdentity failed with AccessDenied"
+    )
