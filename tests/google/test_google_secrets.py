@@ -317,13 +317,13 @@ def test_persistent_unavailable_ends_within_the_timeout(
     fake.add_secret(PROJECT, "down", "s3cr3t")
     fake.fail_always(grpc.StatusCode.UNAVAILABLE)
     outcome = run_secrets_init(
-        tmp_path, {"DOWN": f"{FULL}/down"}, fake=fake, options=["--timeout", "2"], timeout=20
+        tmp_path, {"DOWN": f"{FULL}/down"}, fake=fake, options=["--timeout", "3"], timeout=20
     )
     assert outcome.returncode == 1
     assert outcome.env is None
     assert len(outcome.errors) == 2
     attempts = fake.calls
-    assert attempts > 2
+    assert attempts > 1  # retried, then gave up before the deadline with its own words
     assert outcome.errors[0] == (
         f"DOWN: {FULL}/down: service unavailable after {attempts} attempts"
     )
@@ -499,7 +499,7 @@ def test_real_endpoint_with_credentials(
         tmp_path,
         {"A": f"{prefix}/a", "B": f"{prefix}/b"},
         env=env,
-        options=["--timeout", "2"],
+        options=["--timeout", "3"],
         timeout=30,
     )
     assert outcome.returncode == 1
