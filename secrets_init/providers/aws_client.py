@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import queue
 import random
+import sys
 import threading
 import time
 from collections import Counter
@@ -236,7 +237,7 @@ class Run:
         if self.log_debug:
             from secrets_init.log import Logger
 
-            Logger("debug").debug(f"{self.name}: {message}")
+            Logger("debug", _log_format()).debug(f"{self.name}: {message}")
 
     # -- clients and calls -------------------------------------------------
 
@@ -329,6 +330,22 @@ def _sdk_cause(error: Exception, subject: str, api: str) -> str:
     if isinstance(error, exceptions.ParamValidationError):
         return f"the {subject} name is not valid for {api}"
     return f"AWS SDK error {type(error).__name__}"
+
+
+def _log_format() -> str:
+    """The run's --log-format, so that debug lines match the others (JSON or text).
+
+    FetchContext carries the log level only; the settings come from this
+    process's own command line and environment, as the CLI read them.
+    """
+    import os
+
+    from secrets_init import config
+
+    try:
+        return config.parse(sys.argv[1:], os.environ).log_format
+    except config.UsageError:
+        return "text"
 
 
 def _pause(attempt: int) -> float:

@@ -6,6 +6,7 @@ with exit status 1, one line per variable, and the program not started.
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -147,6 +148,8 @@ def test_every_failure_is_reported_and_nothing_leaks(aws: Aws, proxy: LatencyPro
             assert "4 of 6 secret references failed" in output
             for value in ("good-user-value", "good-param-value", "locked-value", '"user"'):
                 assert value not in output
+            if log_format == "json":  # the providers' own debug lines included
+                assert all(json.loads(line)["level"] for line in result.stderr.splitlines())
 
 
 def test_web_identity_credentials_like_eks_irsa(
