@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.container.examples import size_limits
 from tests.container.podman import Podman
 
 pytestmark = pytest.mark.container
@@ -213,6 +214,9 @@ def test_copy_into_a_volume(podman: Podman, image: str, binary: Path, helper_vol
     assert copied.read_bytes() == binary.read_bytes()
     assert stat.S_IMODE(copied.stat().st_mode) == 0o755
     assert copied.stat().st_uid == 65532
+    # The binary and the tree it unpacked fit the examples' memory-backed emptyDir.
+    pages = sum(-(-f.lstat().st_size // 4096) for f in helper_volume.rglob("*") if f.is_file())
+    assert pages * 4096 < min(size_limits())
 
 
 def test_kubernetes_copy_pattern(
