@@ -1,0 +1,608 @@
+/*
+ * secrets-init launcher: the first few kilobytes of the single-file binary.
+ *
+ * The file is this static (musl) program followed by a zstd-compressed
+ * PyInstaller one-dir tree and a fixed-size trailer. At start we find a
+ * writable directory that allows executables, unpack the tree there once
+ * (into ".secrets-init-<hash>", reused by every later start), and then
+ * execve() the tree's bootloader in place of ourselves. No fork: the Python
+ * supervisor that the bootloader starts must itself be PID 1, because only
+ * PID 1 gets orphans re-parented to it and only PID 1 decides which signals
+ * the kernel delivers to it.
+ *
+ * The tree carries its own glibc, so it runs in images without one
+ * (scratch, Alpine, distroless/static). The bootloader's interpreter path
+ * (PT_INTERP) and library path (DT_RPATH) are long placeholders written at
+ * build time; after unpacking we overwrite them with the real paths, which
+ * are only known now. Absolute paths also mean nothing needs /proc.
+ *
+ * Everything here is written for the worst case of a container runtime:
+ * no /proc, no shell, maybe no /tmp, maybe a read-only root.
+ */
+
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+/* Exit status when secrets-init cannot start at all (as `docker run` uses 125
+ * for its own failures, distinct from the program's statuses). */
+#define EXIT_LAUNCHER 125
+
+#define TRAILER_MAGIC "SIBUNDL1"
+#define CACHE_PREFIX ".secrets-init-"
+
+/* Written by packaging/pack.py; little-endian, at the very end of the file. */
+struct trailer {
+    char magic[8];
+    uint64_t payload_offset;  /* start of the zstd stream in this file */
+    uint64_t payload_size;    /* its length */
+    uint64_t interp_offset;   /* PT_INTERP placeholder, offset in the bootloader file */
+    uint64_t rpath_offset;    /* DT_RPATH placeholder, offset in the bootloader file */
+    uint32_t interp_capacity; /* bytes available there, including the NUL */
+    uint32_t rpath_capacity;
+    char hash[32];            /* content hash, hex, NUL-padded: names the cache dir */
+    char bootloader[64];      /* tree-relative paths, NUL-padded */
+    char interp[64];
+    char libdir[64];
+};
+
+/* Record kinds of the unpacked stream. */
+enum { REC_DIR = 'd', REC_FILE = 'f', REC_LINK = 'l', REC_END = 'e' };
+
+struct record_header {
+    uint8_t kind;
+    uint8_t pad[3];
+    uint32_t mode;
+    uint32_t path_len;
+    uint32_t pad2;
+    uint64_t size;
+};
+
+static const char *self_path;
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("secrets-init: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(EXIT_LAUNCHER);
+}
+
+/* ---- where we are ---------------------------------------------------- */
+
+/* The file the user ran: /proc/self/exe if /proc is there, else the path
+ * the kernel was given (AT_EXECFN), made absolute against the cwd. */
+static char *find_self(void)
+{
+    static char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) {
+        buf[n] = 0;
+        return buf;
+    }
+    const char *execfn = (const char *)getauxval(AT_EXECFN);
+    if (!execfn || !*execfn)
+        die("cannot find my own executable (no /proc and no AT_EXECFN)");
+    if (execfn[0] == '/')
+        return strdup(execfn);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        die("cannot find my own executable: getcwd: %s", strerror(errno));
+    if (snprintf(buf, sizeof buf, "%s/%s", cwd, execfn) >= (int)sizeof buf)
+        die("path of my own executable is too long");
+    return buf;
+}
+
+static void read_trailer(int fd, struct trailer *t)
+{
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end < (off_t)sizeof *t || pread(fd, t, sizeof *t, end - (off_t)sizeof *t) != (ssize_t)sizeof *t
+        || memcmp(t->magic, TRAILER_MAGIC, 8) != 0)
+        die("%s is not a complete secrets-init binary (no bundle trailer)", self_path);
+    t->hash[sizeof t->hash - 1] = 0;
+    t->bootloader[sizeof t->bootloader - 1] = 0;
+    t->interp[sizeof t->interp - 1] = 0;
+    t->libdir[sizeof t->libdir - 1] = 0;
+    if (t->payload_offset + t->payload_size > (uint64_t)end - sizeof *t)
+        die("%s is truncated", self_path);
+}
+
+/* ---- choosing the cache directory ------------------------------------ */
+
+/* Why each base was rejected, for the one error message we may have to print. */
+static char reasons[4096];
+
+static void reject(const char *base, const char *fmt, ...)
+{
+    size_t used = strlen(reasons);
+    if (used >= sizeof reasons - 1)
+        return;
+    int n = snprintf(reasons + used, sizeof reasons - used, "  %s: ", base);
+    if (n < 0 || (size_t)n >= sizeof reasons - used)
+        return;
+    used += (size_t)n;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reasons + used, sizeof reasons - used, fmt, ap);
+    va_end(ap);
+    used = strlen(reasons);
+    if (used < sizeof reasons - 1) {
+        reasons[used] = '\n';
+        reasons[used + 1] = 0;
+    }
+}
+
+static int join(char *out, size_t size, const char *dir, const char *name)
+{
+    const char *sep = (dir[0] && dir[strlen(dir) - 1] == '/') ? "" : "/";
+    return snprintf(out, size, "%s%s%s", dir, sep, name) < (int)size ? 0 : -1;
+}
+
+/* A base directory must be writable and on a filesystem that allows exec. */
+static int usable_base(const char *base)
+{
+    struct stat st;
+    struct statvfs vfs;
+    if (stat(base, &st) != 0) {
+        reject(base, "%s", strerror(errno));
+        return 0;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        reject(base, "not a directory");
+        return 0;
+    }
+    if (statvfs(base, &vfs) == 0) {
+        if (vfs.f_flag & ST_NOEXEC) {
+            reject(base, "mounted noexec");
+            return 0;
+        }
+        if (vfs.f_flag & ST_RDONLY) {
+            reject(base, "read-only file system");
+            return 0;
+        }
+    }
+    if (access(base, W_OK | X_OK) != 0) {
+        reject(base, "not writable: %s", strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
+/* A cache directory found by name is ours only if we made it: a directory
+ * (not a symlink) owned by us, writable by nobody else, on an exec mount,
+ * holding a bootloader we own. Returns 1 trusted, 0 absent, -1 refused,
+ * -2 present but incomplete (safe to replace). */
+static int check_cache(const char *base, const char *dir, const struct trailer *t)
+{
+    struct stat st;
+    struct statvfs vfs;
+    char boot[PATH_MAX];
+    if (lstat(dir, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode)) {
+        reject(base, "%s exists and is not a directory; not trusted", dir);
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        reject(base, "%s is owned by uid %u, not by us; not trusted", dir, (unsigned)st.st_uid);
+        return -1;
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        reject(base, "%s is writable by others; not trusted", dir);
+        return -1;
+    }
+    if (statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_NOEXEC)) {
+        reject(base, "mounted noexec");
+        return -1;
+    }
+    if (join(boot, sizeof boot, dir, t->bootloader) != 0)
+        return -1;
+    if (lstat(boot, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+        return -2;
+    return 1;
+}
+
+/* ---- unpacking ------------------------------------------------------- */
+
+struct stream {
+    int fd;
+    uint64_t left;            /* compressed bytes not yet read */
+    ZSTD_DStream *z;
+    unsigned char *in;
+    size_t in_cap;
+    ZSTD_inBuffer ib;
+    unsigned char *out;
+    size_t out_cap;
+    size_t out_pos, out_len;  /* unread decompressed bytes: out[out_pos..out_len) */
+    int ended;                /* the zstd frame is complete */
+};
+
+/* Refill the decompressed buffer; -1 on a corrupt or short stream. */
+static int refill(struct stream *s)
+{
+    s->out_pos = s->out_len = 0;
+    while (s->out_len == 0) {
+        if (s->ib.pos == s->ib.size) {
+            if (s->left == 0)
+                return -1;
+            size_t want = s->left < s->in_cap ? (size_t)s->left : s->in_cap;
+            ssize_t n = read(s->fd, s->in, want);
+            if (n <= 0)
+                return -1;
+            s->left -= (uint64_t)n;
+            s->ib.src = s->in;
+            s->ib.size = (size_t)n;
+            s->ib.pos = 0;
+        }
+        ZSTD_outBuffer ob = {s->out, s->out_cap, 0};
+        size_t rc = ZSTD_decompressStream(s->z, &ob, &s->ib);
+        if (ZSTD_isError(rc))
+            return -1;
+        s->out_len = ob.pos;
+    }
+    return 0;
+}
+
+/* Copy the next `n` decompressed bytes into `dst`, or to `fd` if dst is NULL. */
+static int take(struct stream *s, void *dst, uint64_t n, int fd)
+{
+    unsigned char *p = dst;
+    while (n > 0) {
+        if (s->out_pos == s->out_len && refill(s) != 0)
+            return -1;
+        size_t chunk = s->out_len - s->out_pos;
+        if (chunk > n)
+            chunk = (size_t)n;
+        if (p) {
+            memcpy(p, s->out + s->out_pos, chunk);
+            p += chunk;
+        } else {
+            size_t done = 0;
+            while (done < chunk) {
+                ssize_t w = write(fd, s->out + s->out_pos + done, chunk - done);
+                if (w < 0) {
+                    if (errno == EINTR)
+                        continue;
+                    return -1;
+                }
+                done += (size_t)w;
+            }
+        }
+        s->out_pos += chunk;
+        n -= chunk;
+    }
+    return 0;
+}
+
+static int safe_relative(const char *path)
+{
+    if (!*path || path[0] == '/')
+        return 0;
+    for (const char *p = path; *p;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 0 || (len == 2 && p[0] == '.' && p[1] == '.') || (len == 1 && p[0] == '.'))
+            return 0;
+        p += len + (slash ? 1 : 0);
+    }
+    return 1;
+}
+
+/* Unpack the whole stream into directory fd `root`. errno is set on failure. */
+static int unpack(int self_fd, const struct trailer *t, int root)
+{
+    struct stream s = {0};
+    int ok = -1;
+    char path[PATH_MAX];
+    s.fd = self_fd;
+    s.left = t->payload_size;
+    s.in_cap = ZSTD_DStreamInSize();
+    s.out_cap = ZSTD_DStreamOutSize() * 4;
+    s.in = malloc(s.in_cap);
+    s.out = malloc(s.out_cap);
+    s.z = ZSTD_createDStream();
+    if (!s.in || !s.out || !s.z || ZSTD_isError(ZSTD_initDStream(s.z))) {
+        errno = ENOMEM;
+        goto out;
+    }
+    if (lseek(self_fd, (off_t)t->payload_offset, SEEK_SET) < 0)
+        goto out;
+    for (;;) {
+        struct record_header h;
+        if (take(&s, &h, sizeof h, -1) != 0)
+            goto corrupt;
+        if (h.kind == REC_END)
+            break;
+        if (h.path_len == 0 || h.path_len >= sizeof path || take(&s, path, h.path_len, -1) != 0)
+            goto corrupt;
+        path[h.path_len] = 0;
+        if (!safe_relative(path))
+            goto corrupt;
+        mode_t mode = (mode_t)(h.mode & 0755);
+        if (h.kind == REC_DIR) {
+            if (mkdirat(root, path, 0700) != 0 && errno != EEXIST)
+                goto out;
+        } else if (h.kind == REC_FILE) {
+            int fd = openat(root, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+            if (fd < 0)
+                goto out;
+            if (take(&s, NULL, h.size, fd) != 0) {
+                int saved = errno;
+                close(fd);
+                errno = saved ? saved : EIO;
+                goto out;
+            }
+            if (close(fd) != 0)
+                goto out;
+        } else if (h.kind == REC_LINK) {
+            char target[PATH_MAX];
+            if (h.size == 0 || h.size >= sizeof target || take(&s, target, h.size, -1) != 0)
+                goto corrupt;
+            target[h.size] = 0;
+            if (target[0] == '/' || symlinkat(target, root, path) != 0)
+                goto corrupt;
+        } else {
+            goto corrupt;
+        }
+    }
+    ok = 0;
+    goto out;
+corrupt:
+    die("%s: the bundled tree is corrupt (rebuild or re-download the binary)", self_path);
+out:
+    if (s.z)
+        ZSTD_freeDStream(s.z);
+    free(s.in);
+    free(s.out);
+    return ok;
+}
+
+/* Write the final absolute paths over the bootloader's placeholders. */
+static int patch_bootloader(int root, const char *final_dir, const struct trailer *t)
+{
+    char interp[PATH_MAX], rpath[PATH_MAX];
+    if (join(interp, sizeof interp, final_dir, t->interp) != 0
+        || join(rpath, sizeof rpath, final_dir, t->libdir) != 0
+        || strlen(interp) + 1 > t->interp_capacity || strlen(rpath) + 1 > t->rpath_capacity) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = openat(root, t->bootloader, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -1;
+    size_t ilen = strlen(interp) + 1, rlen = strlen(rpath) + 1;
+    int rc = (pwrite(fd, interp, ilen, (off_t)t->interp_offset) == (ssize_t)ilen
+              && pwrite(fd, rpath, rlen, (off_t)t->rpath_offset) == (ssize_t)rlen)
+                 ? 0
+                 : -1;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+static void remove_tree(const char *path)
+{
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Remove unpack directories left by a start that was killed mid-way: an
+ * unpacker holds a lock on its directory, so an old one we can lock is abandoned. */
+static void remove_abandoned(const char *base, const char *stem)
+{
+    DIR *d = opendir(base);
+    if (!d)
+        return;
+    size_t stem_len = strlen(stem);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, stem, stem_len) != 0 || strncmp(e->d_name + stem_len, ".tmp-", 5) != 0)
+            continue;
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        /* An unpack takes well under a second; a minute-old unlocked one is dead. */
+        struct stat st;
+        if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && st.st_mtime < time(NULL) - 60
+            && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            char path[PATH_MAX];
+            if (join(path, sizeof path, base, e->d_name) == 0)
+                remove_tree(path);
+        }
+        close(fd);
+    }
+    closedir(d);
+}
+
+/* Make `dir` (in `base`) hold the unpacked tree. 0 on success. */
+static int install(int self_fd, const struct trailer *t, const char *base, const char *dir)
+{
+    char tmp[PATH_MAX];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%lx", dir, (long)getpid(), (unsigned long)now.tv_nsec)
+        >= (int)sizeof tmp) {
+        reject(base, "path too long");
+        return -1;
+    }
+    remove_abandoned(base, strrchr(dir, '/') + 1);
+    if (mkdir(tmp, 0700) != 0) {
+        reject(base, "cannot create a directory: %s", strerror(errno));
+        return -1;
+    }
+    int root = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0 || flock(root, LOCK_EX) != 0) {
+        reject(base, "cannot open %s: %s", tmp, strerror(errno));
+        if (root >= 0)
+            close(root);
+        rmdir(tmp);
+        return -1;
+    }
+    if (unpack(self_fd, t, root) != 0 || patch_bootloader(root, dir, t) != 0) {
+        reject(base, "cannot unpack: %s", strerror(errno));
+        close(root);
+        remove_tree(tmp);
+        return -1;
+    }
+    if (rename(tmp, dir) != 0) {
+        /* Another start got there first (ENOTEMPTY/EEXIST): keep theirs. */
+        int saved = errno;
+        close(root);
+        remove_tree(tmp);
+        if (check_cache(base, dir, t) == 1)
+            return 0;
+        reject(base, "cannot rename into place: %s", strerror(saved));
+        return -1;
+    }
+    close(root);
+    return 0;
+}
+
+/* ---- start ----------------------------------------------------------- */
+
+static int has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static char *pair(const char *name, const char *value)
+{
+    size_t len = strlen(name) + strlen(value) + 2;
+    char *s = malloc(len);
+    if (!s)
+        die("out of memory");
+    snprintf(s, len, "%s=%s", name, value);
+    return s;
+}
+
+/* The bootloader's environment: ours, minus what a frozen app or an outer
+ * secrets-init may have left, plus what tells the bootloader it need not
+ * re-exec itself and tells secrets-init which file the user ran. */
+static char **boot_environment(char **envp, const char *boot)
+{
+    size_t n = 0;
+    while (envp[n])
+        n++;
+    char **env = calloc(n + 6, sizeof *env);
+    if (!env)
+        die("out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = envp[i];
+        if (has_prefix(e, "_PYI_") || has_prefix(e, "_MEIPASS2=") || has_prefix(e, "_SECRETS_INIT_"))
+            continue;
+        if (has_prefix(e, "LD_LIBRARY_PATH=")) {
+            /* Our glibc must not pick up the image's libraries; the program
+             * gets the user's value back (secrets_init.child restores it). */
+            env[k++] = pair("_SECRETS_INIT_ORIG_LD_LIBRARY_PATH", e + strlen("LD_LIBRARY_PATH="));
+            continue;
+        }
+        env[k++] = (char *)e;
+    }
+    env[k++] = pair("_SECRETS_INIT_LAUNCHER", self_path);
+    /* PyInstaller's onedir bootloader normally sets LD_LIBRARY_PATH and
+     * re-execs itself; our DT_RPATH already points at the tree, so we hand
+     * it the state it would have after that restart. */
+    env[k++] = pair("_PYI_ARCHIVE_FILE", boot);
+    env[k++] = pair("_PYI_PARENT_PROCESS_LEVEL", "-1");
+    env[k] = NULL;
+    return env;
+}
+
+int main(int argc, char **argv, char **envp)
+{
+    (void)argc;
+    self_path = find_self();
+    int self_fd = open(self_path, O_RDONLY | O_CLOEXEC);
+    if (self_fd < 0)
+        die("cannot open my own executable %s: %s", self_path, strerror(errno));
+    struct trailer t;
+    read_trailer(self_fd, &t);
+
+    char self_dir[PATH_MAX];
+    snprintf(self_dir, sizeof self_dir, "%s", self_path);
+    char *slash = strrchr(self_dir, '/');
+    if (slash == self_dir)
+        slash[1] = 0;
+    else if (slash)
+        *slash = 0;
+
+    const char *env_base = getenv("SECRETS_INIT_CACHE");
+    const char *bases[] = {env_base && *env_base ? env_base : NULL, "/tmp", "/dev/shm", "/var/tmp", "/run",
+                           self_dir};
+    char name[sizeof CACHE_PREFIX + sizeof t.hash];
+    snprintf(name, sizeof name, "%s%s", CACHE_PREFIX, t.hash);
+
+    for (size_t i = 0; i < sizeof bases / sizeof *bases; i++) {
+        if (!bases[i])
+            continue;
+        char base[PATH_MAX], dir[PATH_MAX], boot[PATH_MAX];
+        if (!realpath(bases[i], base)) {
+            reject(bases[i], "%s", strerror(errno));
+            continue;
+        }
+        if (join(dir, sizeof dir, base, name) != 0 || join(boot, sizeof boot, dir, t.bootloader) != 0) {
+            reject(base, "path too long");
+            continue;
+        }
+        int state = check_cache(base, dir, &t);
+        if (state == -1)
+            continue;
+        if (state == -2) {
+            /* Incomplete (e.g. a tmp cleaner removed files): move it aside, unpack again. */
+            char aside[PATH_MAX + 32];
+            snprintf(aside, sizeof aside, "%s.tmp-stale-%ld", dir, (long)getpid());
+            if (rename(dir, aside) == 0)
+                remove_tree(aside);
+            state = 0;
+        }
+        if (state == 0) {
+            if (!usable_base(base) || install(self_fd, &t, base, dir) != 0)
+                continue;
+        }
+        close(self_fd);
+        char **env = boot_environment(envp, boot);
+        argv[0] = boot;
+        execve(boot, argv, env);
+        reject(base, "cannot execute %s: %s", boot, strerror(errno));
+        self_fd = open(self_path, O_RDONLY | O_CLOEXEC);
+        if (self_fd < 0)
+            break;
+    }
+    fprintf(stderr,
+            "secrets-init: found no writable directory that allows executables to unpack into:\n%s"
+            "secrets-init: set SECRETS_INIT_CACHE to one (a tmpfs without noexec will do), "
+            "or make /tmp writable\n",
+            reasons);
+    return EXIT_LAUNCHER;
+}
