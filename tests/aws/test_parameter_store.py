@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from secrets_init.providers.aws_ssm import ParameterTarget, spread
 from tests.aws.conftest import Aws, aws_env, run
-from tests.aws.emulator import Fault, LatencyProxy
+from tests.aws.emulator import ACCOUNT, Fault, LatencyProxy
 
 
 def test_string_securestring_and_stringlist(aws: Aws, proxy: LatencyProxy) -> None:
@@ -151,3 +155,23 @@ def test_only_get_parameter_allowed_still_resolves(aws: Aws, proxy: LatencyProxy
     assert result.returncode == 0, result.stderr
     assert result.seen == {"A": "value-a", "B": "value-b"}
     assert proxy.counts == {"GetParameters": 1, "GetParameter": 2}
+
+
+@given(st.lists(st.tuples(st.integers(0, 12), st.none() | st.integers(1, 4).map(str)), max_size=60))
+def test_spread_makes_the_fewest_chunks_never_asking_twice(
+    picks: list[tuple[int, str | None]],
+) -> None:
+    targets = sorted(
+        {ParameterTarget("aws", "us-east-1", ACCOUNT, f"/p{n}", s) for n, s in picks},
+        key=lambda t: (t.name, t.selector or ""),
+    )
+    chunks = spread(targets, 10)
+    assert (
+        sorted((t for chunk in chunks for t in chunk), key=lambda t: (t.name, t.selector or ""))
+        == targets
+    )
+    most = max((sum(t.key == u.key for u in targets) for t in targets), default=0)
+    assert len(chunks) == max(-(-len(targets) // 10), most)
+    for chunk in chunks:
+        assert 0 < len(chunk) <= 10
+        assert len({t.key for t in chunk}) == len(chunk)
