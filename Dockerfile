@@ -6,15 +6,14 @@
 # or as a Kubernetes initContainer running `/secrets-init copy /helper/bin`.
 #
 # Two ways to build it (README, "Use it in Docker"):
-#   from source, in the builder stage below:
+#   from source, in the builder stage below (the default, last stage):
 #     docker build -t secrets-init .
 #   from a dist/secrets-init that `scripts/build-binary` made already, with no
 #   base image to pull (this is what CI builds and tests, with podman):
-#     podman build --build-arg BINARY=prebuilt -t secrets-init .
-# Stages that the chosen one does not need are skipped by BuildKit and podman.
-
-# Which stage provides /secrets-init: "from-source" or "prebuilt".
-ARG BINARY=from-source
+#     podman build --target prebuilt -t secrets-init .
+# BuildKit and podman skip the stages that the chosen target does not need.
+# The two final stages differ only in where /secrets-init comes from;
+# tests/container/test_dockerfile.py keeps the rest identical.
 
 # The builder runs the very script CI runs, so the image and CI's binary cannot
 # drift apart. The binary carries its own glibc, and it comes from this image.
@@ -24,17 +23,17 @@ COPY . .
 # A dist/ copied in with the context is not this build's output: start clean.
 RUN rm -rf dist build && ./scripts/build-binary
 
-FROM scratch AS from-source
-COPY --from=builder --chmod=0755 /src/dist/secrets-init /secrets-init
-
-FROM scratch AS prebuilt
-COPY --chmod=0755 dist/secrets-init /secrets-init
-
-FROM ${BINARY} AS final
 # Any non-root uid works; 65532 is the usual "nonroot" of distroless images.
 # The binary unpacks itself on first start into the first writable directory
 # that allows executables; this image has none of its own, so give it one:
 # a volume (SECRETS_INIT_CACHE=/helper/bin in the Kubernetes examples) or a
 # tmpfs mounted with exec at /tmp.
+FROM scratch AS prebuilt
+COPY --chmod=0755 dist/secrets-init /secrets-init
+USER 65532:65532
+ENTRYPOINT ["/secrets-init"]
+
+FROM scratch AS from-source
+COPY --from=builder --chmod=0755 /src/dist/secrets-init /secrets-init
 USER 65532:65532
 ENTRYPOINT ["/secrets-init"]

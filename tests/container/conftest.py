@@ -68,9 +68,9 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
 
 @pytest.fixture(scope="session")
 def image(podman: Podman, binary: Path) -> str:
-    """The real image, built as the README says: the repository as context, BINARY=prebuilt."""
+    """The real image, built as the README says: the repository as context, target prebuilt."""
     tag = f"localhost/secrets-init-test:{uuid.uuid4().hex[:8]}"
-    return podman.build(ROOT, tag, build_args=["BINARY=prebuilt"])
+    return podman.build(ROOT, tag, target="prebuilt")
 
 
 @pytest.fixture(scope="session")

@@ -70,14 +70,11 @@ class Podman:
         context: Path,
         tag: str,
         *,
-        containerfile: Path | None = None,
-        build_args: Sequence[str] = (),
+        target: str | None = None,
     ) -> str:
         args = ["build", "--isolation", "chroot", "--tag", tag]
-        if containerfile is not None:
-            args += ["--file", str(containerfile)]
-        for build_arg in build_args:
-            args += ["--build-arg", build_arg]
+        if target is not None:
+            args += ["--target", target]
         self(*args, str(context), timeout=300)
         return tag
 
