@@ -24,9 +24,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from secrets_init import providers
+
+if TYPE_CHECKING:
+    from secrets_init.config import Settings
 
 # Calls in flight at once per provider, and HTTP connections kept per client.
 WORKERS = 16
@@ -139,7 +142,13 @@ class Run:
     def __init__(self, name: str, context: providers.FetchContext) -> None:
         self.name = name
         self.deadline = context.deadline
-        self.timeout_text = seconds(context.deadline - time.monotonic())
+        settings = _settings()
+        left = context.deadline - time.monotonic()
+        # The configured --timeout, unless these settings cannot be the ones
+        # that set this deadline (in-process use with some other command line).
+        close = settings is not None and 0 <= settings.timeout - left < 5
+        self.timeout_text = seconds(settings.timeout if settings and close else left)
+        self.log_format = settings.log_format if settings else "text"
         self.log_debug = context.log_debug
         self.requests: Counter[str] = Counter()
         self.flags: set[str] = set()
@@ -237,7 +246,7 @@ class Run:
         if self.log_debug:
             from secrets_init.log import Logger
 
-            Logger("debug", _log_format()).debug(f"{self.name}: {message}")
+            Logger("debug", self.log_format).debug(f"{self.name}: {message}")
 
     # -- clients and calls -------------------------------------------------
 
@@ -332,20 +341,22 @@ def _sdk_cause(error: Exception, subject: str, api: str) -> str:
     return f"AWS SDK error {type(error).__name__}"
 
 
-def _log_format() -> str:
-    """The run's --log-format, so that debug lines match the others (JSON or text).
+def _settings() -> Settings | None:
+    """This run's settings, read again from the process's own command line and environment.
 
-    FetchContext carries the log level only; the settings come from this
-    process's own command line and environment, as the CLI read them.
+    FetchContext carries the deadline and log level only; messages also need
+    the --timeout as the user gave it ("timed out after 30s", not "29.7s" after
+    the time the SDK import took) and the --log-format, so that debug lines
+    match the others. None when not run from the command line (in-process use).
     """
     import os
 
     from secrets_init import config
 
     try:
-        return config.parse(sys.argv[1:], os.environ).log_format
+        return config.parse(sys.argv[1:], os.environ)
     except config.UsageError:
-        return "text"
+        return None
 
 
 def _pause(attempt: int) -> float:
