@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -542,6 +543,12 @@ static char **boot_environment(char **envp, const char *boot)
 int main(int argc, char **argv, char **envp)
 {
     (void)argc;
+    /* As PID 1 we would silently drop every signal until secrets-init has
+     * installed its handlers; blocked, they stay pending across the execve()
+     * instead, and secrets_init.signals unblocks them once it can act. */
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
     self_path = find_self();
     int self_fd = open(self_path, O_RDONLY | O_CLOEXEC);
     if (self_fd < 0)

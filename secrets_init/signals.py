@@ -109,6 +109,10 @@ class SignalInbox:
             except (OSError, ValueError):
                 # glibc reserves 32 and 33 for its threads; they cannot be caught.
                 pass
+        # The single-file launcher blocks every signal until now, so that what
+        # arrives while it unpacks and Python starts stays pending instead of
+        # being dropped (PID 1 drops signals it has no handler for).
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
 
     def drain(self) -> list[int]:
         """Signal numbers received since the last drain, in arrival order."""
