@@ -13,12 +13,18 @@ from collections.abc import Sequence
 
 from secrets_init import environment, providers, resolver
 from secrets_init.config import Settings
+from secrets_init.log import Logger
 from secrets_init.references import Reference, ResolutionError
 
 
-def run_check(settings: Settings, references: Sequence[Reference], private_dir: str | None) -> int:
+def run_check(
+    settings: Settings, references: Sequence[Reference], private_dir: str | None, log: Logger
+) -> int:
     context = providers.FetchContext(
-        deadline=time.monotonic() + settings.timeout, google_project=settings.google_project
+        deadline=time.monotonic() + settings.timeout,
+        timeout=settings.timeout,
+        log=log,
+        google_project=settings.google_project,
     )
     resolved, errors = resolver.resolve(references, context)
     _, build_errors = environment.build(

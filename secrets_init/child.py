@@ -81,8 +81,9 @@ def _resolved_environment(
     started = time.monotonic()
     context = providers.FetchContext(
         deadline=started + settings.timeout,
+        timeout=settings.timeout,
+        log=log,
         google_project=settings.google_project,
-        log_debug=log.enabled("debug"),
     )
     resolved, errors = resolver.resolve(references, context)
     # With fetch errors the program will not start, so no file is written; the

@@ -106,7 +106,7 @@ def _resolve_and_run(settings: config.Settings, found: list[Reference], log: Log
         if settings.action == "check":
             from secrets_init.check import run_check
 
-            return run_check(settings, found, private_dir)
+            return run_check(settings, found, private_dir, log)
         return _run(settings, found, private_dir, log)
     finally:
         if private_dir is not None:

@@ -22,6 +22,8 @@ from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
+from secrets_init.log import Logger
+
 
 class ReferenceSyntaxError(ValueError):
     """A value that claims to be a reference but is malformed; `str()` is the cause."""
@@ -48,9 +50,12 @@ class Failure:
 
 @dataclass(frozen=True)
 class FetchContext:
+    """What every fetch needs to know about this run, and nothing it could print by mistake."""
+
     deadline: float  # time.monotonic() value by which fetch must return
+    timeout: float  # --timeout as the user gave it, for messages ("timed out after 30s")
+    log: Logger  # for debug lines: names, counts and timings, never a value
     google_project: str | None = None
-    log_debug: bool = False
 
 
 class Provider(Protocol):

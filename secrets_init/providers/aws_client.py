@@ -19,17 +19,13 @@ from __future__ import annotations
 
 import queue
 import random
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from secrets_init import providers
-
-if TYPE_CHECKING:
-    from secrets_init.config import Settings
 
 # Calls in flight at once per provider, and HTTP connections kept per client.
 WORKERS = 16
@@ -142,14 +138,8 @@ class Run:
     def __init__(self, name: str, context: providers.FetchContext) -> None:
         self.name = name
         self.deadline = context.deadline
-        settings = _settings()
-        left = context.deadline - time.monotonic()
-        # The configured --timeout, unless these settings cannot be the ones
-        # that set this deadline (in-process use with some other command line).
-        close = settings is not None and 0 <= settings.timeout - left < 5
-        self.timeout_text = seconds(settings.timeout if settings and close else left)
-        self.log_format = settings.log_format if settings else "text"
-        self.log_debug = context.log_debug
+        self.timeout_text = seconds(context.timeout)
+        self.log = context.log
         self.requests: Counter[str] = Counter()
         self.flags: set[str] = set()
         self._outcomes: dict[Hashable, bytes | providers.Failure] = {}
@@ -205,7 +195,7 @@ class Run:
             else:
                 cause = f"timed out after {self.timeout_text} {stages.get(target, 'waiting')}"
             outcomes[target] = providers.Failure(cause)
-        if self.log_debug:
+        if self.log.enabled("debug"):
             elapsed = (time.monotonic() - self._started) * 1000
             calls = ", ".join(f"{n} {api}" for api, n in sorted(self.requests.items()))
             self.debug(f"{len(outcomes)} targets, requests: {calls or 'none'}, {elapsed:.0f} ms")
@@ -243,10 +233,7 @@ class Run:
 
     def debug(self, message: str) -> None:
         """One line on stderr at --log-level debug. Never a value: names and counts only."""
-        if self.log_debug:
-            from secrets_init.log import Logger
-
-            Logger("debug", self.log_format).debug(f"{self.name}: {message}")
+        self.log.debug(f"{self.name}: {message}")
 
     # -- clients and calls -------------------------------------------------
 
@@ -339,24 +326,6 @@ def _sdk_cause(error: Exception, subject: str, api: str) -> str:
     if isinstance(error, exceptions.ParamValidationError):
         return f"the {subject} name is not valid for {api}"
     return f"AWS SDK error {type(error).__name__}"
-
-
-def _settings() -> Settings | None:
-    """This run's settings, read again from the process's own command line and environment.
-
-    FetchContext carries the deadline and log level only; messages also need
-    the --timeout as the user gave it ("timed out after 30s", not "29.7s" after
-    the time the SDK import took) and the --log-format, so that debug lines
-    match the others. None when not run from the command line (in-process use).
-    """
-    import os
-
-    from secrets_init import config
-
-    try:
-        return config.parse(sys.argv[1:], os.environ)
-    except config.UsageError:
-        return None
 
 
 def _pause(attempt: int) -> float:
