@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.aws.emulator import ACCOUNT, DUMMY_CREDENTIALS, start_moto
 from tests.container.examples import size_limits
 from tests.container.podman import Podman
 
@@ -99,8 +100,6 @@ def test_stop_ends_the_program_with_143(podman: Podman, image_with_child: str) -
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[str]:
-    from tests.aws.emulator import start_moto
-
     server = start_moto()
     yield server.url
     server.stop()
@@ -110,9 +109,8 @@ def _aws_options(endpoint: str) -> list[str]:
     """Reach AWS only at the emulator on this host's loopback, with dummy credentials."""
     env = {
         "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_EC2_METADATA_DISABLED": "true",
+        **DUMMY_CREDENTIALS,
     }
     options = ["--network", "host"]
     for key, value in env.items():
@@ -127,8 +125,8 @@ def _client(endpoint: str, service: str) -> Any:
         service,
         region_name="us-east-1",
         endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
 
 
@@ -141,7 +139,7 @@ def _secrets(endpoint: str) -> dict[str, tuple[str, str]]:
     _client(endpoint, "ssm").put_parameter(
         Name=f"/{prefix}/level", Value="param-42", Type="SecureString"
     )
-    account_region = "us-east-1:123456789012"
+    account_region = f"us-east-1:{ACCOUNT}"
     return {
         "API_TOKEN": (whole, "tok-4711"),
         "DB_PASSWORD": (
