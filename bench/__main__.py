@@ -59,9 +59,7 @@ def main(argv: list[str]) -> int:
             refs = {**emu.env(), **resolution.reference_env(emu, counts)} if counts else None
             mem = memory.run(found, refs, timeout=60)
             _say(f"3/4 resolution, {args.latency_ms:g} ms per request")
-            res = resolution.run(
-                found, emu, plan, args.repeats, args.latency_ms / 1000, zero_latency_runs=True
-            )
+            res = resolution.run(found, emu, plan, args.repeats, args.latency_ms / 1000)
         _say(f"4/4 reaping {args.orphans} orphans as PID 1")
         reaped = reaping.run(found, args.orphans, timeout=30 if args.quick else 120)
     run = report.Run(

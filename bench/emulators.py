@@ -61,6 +61,22 @@ class Emulators:
         aws = self.proxy.total_calls() if self.proxy is not None else 0
         return aws + (self.google.calls if self.google is not None else 0)
 
+    def network_ms(self, since: float) -> float:
+        """Wall time since `since` during which at least one call was in flight.
+
+        Divided by the added latency this is the number of serial round trips,
+        measured where the calls are served rather than guessed from totals.
+        """
+        spans = list(self.proxy.intervals) if self.proxy is not None else []
+        if self.google is not None:
+            spans += list(self.google.intervals)
+        busy, end = 0.0, since
+        for start, stop in sorted(s for s in spans if s[0] >= since):
+            if stop > end:
+                busy += stop - max(start, end)
+                end = stop
+        return busy * 1000
+
     def env(self) -> dict[str, str]:
         """What secrets-init needs to reach the emulators (no references)."""
         env = {"AWS_EC2_METADATA_DISABLED": "true", **CREDENTIALS}
@@ -167,7 +183,20 @@ def _google_server(per_kind: int, emulators: Emulators) -> Any:
         sys.path.insert(0, str(ROOT))
     from tests.google.fake_secretmanager import FakeSecretManager
 
-    fake = FakeSecretManager()
+    class TimedFake(FakeSecretManager):
+        """Keeps the interval each call was in flight, like LatencyProxy."""
+
+        intervals: list[tuple[float, float]] = []  # noqa: RUF012 - replaced per instance
+
+        def _access(self, request: Any, context: Any) -> Any:
+            started = time.monotonic()
+            try:
+                return super()._access(request, context)
+            finally:
+                self.intervals.append((started, time.monotonic()))
+
+    fake = TimedFake()
+    fake.intervals = []
     fake.start()
     refs = []
     for index in range(per_kind):

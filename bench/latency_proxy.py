@@ -4,12 +4,14 @@ It stands between the AWS SDK and moto, so the emulator behaves like a far
 away endpoint: each request costs one round trip of `delay` seconds, and
 resolving in fewer round trips (batching, concurrency) shows up as wall time.
 Calls are counted per operation (the X-Amz-Target header of the JSON
-protocol both Secrets Manager and Parameter Store use).
+protocol both Secrets Manager and Parameter Store use), and the interval each
+was in flight is kept, to tell waiting on the network from everything else.
 """
 
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 import time
 from collections import Counter
@@ -33,6 +35,7 @@ class LatencyProxy:
         self.upstream_port = upstream_port
         self.delay = delay
         self.calls: Counter[str] = Counter()
+        self.intervals: list[tuple[float, float]] = []  # monotonic (arrival, answered) per call
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -66,6 +69,10 @@ class LatencyProxy:
         with self._lock:
             self.calls[operation] += 1
 
+    def _record(self, started: float) -> None:
+        with self._lock:
+            self.intervals.append((started, time.monotonic()))
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
@@ -73,10 +80,17 @@ class LatencyProxy:
             protocol_version = "HTTP/1.1"
             upstream: http.client.HTTPConnection | None = None
 
+            def setup(self) -> None:
+                # Headers and body go out in two writes; with Nagle's algorithm on, the
+                # second waits for the client's delayed ACK: 40 ms added to every call.
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                super().setup()
+
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
             def _forward(self) -> None:
+                started = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 target = self.headers.get("X-Amz-Target", "")
@@ -92,6 +106,7 @@ class LatencyProxy:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+                proxy._record(started)
 
             def _upstream(
                 self, body: bytes | None, headers: dict[str, str]

@@ -116,9 +116,7 @@ def goals(run: Run) -> list[Goal]:
                 f"{aws.label}: wall time beyond the SDK import",
                 "#3",
                 f"< 4 round trips ({4 * res.latency_ms:.0f} ms)",
-                _scenario_measure(
-                    aws, f"{_ms(rounds, 2)} round trips ({_ms(res.net_ms(aws), 0)} ms)"
-                ),
+                _scenario_measure(aws, _beyond_import(res, aws)),
                 None if rounds is None else rounds < 4,
             )
         )
@@ -153,21 +151,20 @@ def goals(run: Run) -> list[Goal]:
                 f"{google.label}: wall time beyond the import",
                 "#4",
                 f"< 3 round trips ({3 * res.latency_ms:.0f} ms)",
-                _scenario_measure(
-                    google, f"{_ms(rounds, 2)} round trips ({_ms(res.net_ms(google), 0)} ms)"
-                ),
+                _scenario_measure(google, _beyond_import(res, google)),
                 None if rounds is None else rounds < 3,
             )
         )
     mixed = [s for s in res.scenarios if s.key.startswith("mixed-")]
     if mixed:
         largest = mixed[-1]
-        rounds = res.latency_rounds(largest)
+        rounds = res.network_rounds(largest)
         found.append(
             Goal(
                 "time grows with the number of batches, not with N",
                 "#8",
-                f"≤ 4 serial round trips at {largest.label} (one by one: {largest.n})",
+                f"≤ 4 serial round trips on the network at {largest.label} "
+                f"(one by one: {largest.n})",
                 _scenario_measure(
                     largest,
                     f"{_ms(rounds, 2)} round trips; one by one "
@@ -194,6 +191,14 @@ def goals(run: Run) -> list[Goal]:
             )
         )
     return found
+
+
+def _beyond_import(res: resolution.Result, scenario: resolution.Scenario) -> str:
+    return (
+        f"{_ms(res.rounds_beyond_import(scenario), 2)} round trips "
+        f"({_ms(res.net_ms(scenario), 0)} ms, of which {_ms(scenario.network_median, 0)} ms "
+        f"waiting on the network = {_ms(res.network_rounds(scenario), 2)} round trips)"
+    )
 
 
 def _speedup_net(res: resolution.Result, scenario: resolution.Scenario) -> float | None:
@@ -324,9 +329,12 @@ def _resolution_section(run: Run) -> list[str]:
         "references fetched one by one in the benchmark process with warmed clients. "
         "AWS references are spread over three regions; the proxy in front of moto and the fake "
         "Google server count the calls. *Beyond import* subtracts, run by run, the SDK import "
-        "time of that same run (secrets-init runs with `-X importtime`); *serial round trips* "
-        "is (time beyond import with latency - the same without latency) / latency; what is "
-        "left without latency is CPU work (client creation, parsing, threads). "
+        "time of that same run (secrets-init runs with `-X importtime`; when both SDKs import "
+        "at once in two threads their times overlap, so for mixed references this overstates "
+        "the import and understates the rest). *On the network* is the wall time during which "
+        "at least one call was in flight, as seen by the proxy and the fake Google server; "
+        "divided by the latency it is the number of serial round trips. The rest of the time "
+        "beyond the import is CPU work: client creation, parsing, threads. "
         "The SDK costs below are measured apart, in a fresh interpreter (median).",
         "",
         "| SDK | import ms (median) | RSS it adds, MiB |",
@@ -340,7 +348,7 @@ def _resolution_section(run: Run) -> list[str]:
     out += [
         "",
         "| references | secrets-init ms | SDK import in it, ms | beyond import ms "
-        "| same, no latency | round trips beyond import "
+        "| round trips beyond import | on the network ms "
         "| serial round trips | API calls (minimum) | one by one ms | one-by-one calls "
         "| speed-up beyond import | speed-up incl. import |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -351,8 +359,8 @@ def _resolution_section(run: Run) -> list[str]:
             continue
         out.append(
             f"| {s.label} | {_ms(s.si_median, 0)} | {_ms(s.import_median, 0)} "
-            f"| {_ms(res.net_ms(s), 0)} | {_ms(s.net_zero_median, 0)} "
-            f"| {_ms(res.rounds_beyond_import(s), 2)} | {_ms(res.latency_rounds(s), 2)} "
+            f"| {_ms(res.net_ms(s), 0)} | {_ms(res.rounds_beyond_import(s), 2)} "
+            f"| {_ms(s.network_median, 0)} | {_ms(res.network_rounds(s), 2)} "
             f"| {s.si_calls} ({s.min_calls()}) | {_ms(s.baseline_ms, 0)} | {s.baseline_calls} "
             f"| {_x(_speedup_net(res, s))} | {_x(stats.ratio(s.baseline_ms, s.si_median))} |"
         )

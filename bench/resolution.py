@@ -12,9 +12,11 @@ with clients made and connections opened beforehand so the baseline is as
 fast as one-by-one can be. API calls are counted at the proxy and the fake
 Google server.
 
-Every scenario also runs with no added latency: the difference between the
-two runs divided by the latency is the number of serial round trips, which
-is what batching and concurrency are meant to keep flat as N grows.
+The proxy and the fake Google server also keep the interval every call was
+in flight: the wall time during which at least one call was pending,
+divided by the latency, is the number of serial round trips, which is what
+batching and concurrency are meant to keep flat as N grows. What is left of
+the time beyond the import is CPU work: client creation, parsing, threads.
 """
 
 from __future__ import annotations
@@ -44,8 +46,7 @@ class Scenario:
     problem: str = ""  # why it cannot run, if it cannot
     si_ms: list[float] = field(default_factory=list)  # logged resolution time, with latency
     si_import_ms: list[float] = field(default_factory=list)  # SDK import within those runs
-    si_zero_ms: list[float] = field(default_factory=list)  # logged time, no added latency
-    si_zero_import_ms: list[float] = field(default_factory=list)
+    si_network_ms: list[float] = field(default_factory=list)  # some call in flight, same runs
     si_calls: int | None = None
     baseline_ms: float | None = None
     baseline_calls: int | None = None
@@ -83,8 +84,8 @@ class Scenario:
         return _net(self.si_ms, self.si_import_ms)
 
     @property
-    def net_zero_median(self) -> float | None:
-        return _net(self.si_zero_ms, self.si_zero_import_ms)
+    def network_median(self) -> float | None:
+        return stats.median(self.si_network_ms) if self.si_network_ms else None
 
 
 def _net(total: list[float], imports: list[float]) -> float | None:
@@ -117,11 +118,9 @@ class Result:
         net = scenario.net_median
         return None if net is None else net / self.latency_ms
 
-    def latency_rounds(self, scenario: Scenario) -> float | None:
-        with_latency, without = scenario.net_median, scenario.net_zero_median
-        if with_latency is None or without is None:
-            return None
-        return (with_latency - without) / self.latency_ms
+    def network_rounds(self, scenario: Scenario) -> float | None:
+        network = scenario.network_median
+        return None if network is None else network / self.latency_ms
 
 
 def scenarios(sizes: Sequence[int], aws_goal: tuple[int, int], google_goal: int) -> list[Scenario]:
@@ -156,7 +155,6 @@ def run(
     found: list[Scenario],
     repeats: int,
     latency: float,
-    zero_latency_runs: bool,
 ) -> Result:
     sdk = {
         "aws": sdk_cost(subjects, "aws", "import boto3, botocore.config", repeats),
@@ -175,21 +173,17 @@ def run(
         env = clean_env(**emulators.env(), **reference_env(emulators, scenario.counts))
         python, *module = subjects.module()
         argv = [python, "-X", "importtime", *module, "--log-level", "info", "--", "true"]
-        plan = [(latency, scenario.si_ms, scenario.si_import_ms)] * repeats
-        if zero_latency_runs:
-            plan += [(0.0, scenario.si_zero_ms, scenario.si_zero_import_ms)] * repeats
-        for delay, samples, imports in plan:
-            emulators.set_delay(delay)
-            before = emulators.calls()
+        emulators.set_delay(latency)
+        for _ in range(repeats):
+            before, since = emulators.calls(), time.monotonic()
             elapsed, imported, error = _run_secrets_init(argv, env, scenario.n)
             if elapsed is None:
                 scenario.error = error
                 break
-            samples.append(elapsed)
-            imports.append(imported)
-            if delay:
-                scenario.si_calls = emulators.calls() - before
-        emulators.set_delay(latency)
+            scenario.si_ms.append(elapsed)
+            scenario.si_import_ms.append(imported)
+            scenario.si_network_ms.append(emulators.network_ms(since))
+            scenario.si_calls = emulators.calls() - before
         if not scenario.error:
             _baseline(scenario, emulators, latency)
     emulators.set_delay(0.0)
