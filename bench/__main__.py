@@ -34,7 +34,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     quick = args.quick
     args.runs = args.runs or (3 if quick else 30)
-    args.sizes = args.sizes or ([1, 3] if quick else [1, 10, 40, 100])
+    args.sizes = args.sizes or ([1, 3, 6] if quick else [1, 10, 40, 100])
     args.orphans = args.orphans or (200 if quick else 10_000)
     args.repeats = args.repeats or (1 if quick else 5)
     args.aws_goal = (2, 2) if quick else (20, 20)

@@ -1,7 +1,7 @@
 """The benchmark command still runs end to end and writes its report.
 
 Benchmarks are not tests: nothing here looks at a timing. `--quick` shrinks
-every size (3 start-up runs, 1-3 references, 200 orphans) so this takes
+every size (3 start-up runs, 1-6 references, 200 orphans) so this takes
 seconds; what is checked is that each part produced rows, that the report
 names the machine, and that correctness facts (no zombie left) hold.
 """
@@ -52,7 +52,7 @@ def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     memory = _row(report, "secrets-init, module")
     assert memory[1] == "1" and re.fullmatch(NUMBER, memory[2]), memory
     # Part 3: every scenario has a row, with numbers or a reason.
-    for label in ("N=1 mixed", "N=3 mixed", "2 SM + 2 SSM", "2 Google"):
+    for label in ("N=1 mixed", "N=3 mixed", "N=6 mixed", "2 SM + 2 SSM", "2 Google"):
         assert len(_row(report, label)) > 1
     # Part 4 (its rows share labels with part 2's): as PID 1, no orphan was left behind.
     part4 = report.split("## 4.", 1)[1]
