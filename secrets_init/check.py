@@ -9,41 +9,40 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
 
-from secrets_init import environment, providers, resolver
+from secrets_init import environment, providers, references, resolver
 from secrets_init.config import Settings
 from secrets_init.log import Logger
-from secrets_init.references import Reference, ResolutionError
+from secrets_init.references import ResolutionError
 
 
-def run_check(
-    settings: Settings, references: Sequence[Reference], private_dir: str | None, log: Logger
-) -> int:
+def run_check(settings: Settings, private_dir: str | None, log: Logger) -> int:
+    environ = dict(os.environb)
+    found, malformed = references.scan(environ, settings.provider)
+    for problem in malformed:
+        sys.stdout.write(f"{problem.variable} - {problem.reference} error: {problem.cause}\n")
+        log.error(str(problem))
+    if malformed:
+        sys.stdout.flush()
+        return 1
     context = providers.FetchContext(
         deadline=time.monotonic() + settings.timeout,
         timeout=settings.timeout,
         log=log,
         google_project=settings.google_project,
     )
-    resolved, errors = resolver.resolve(references, context)
+    resolved, errors = resolver.resolve(found, context)
     _, build_errors = environment.build(
-        dict(os.environb),
+        environ,
         resolved,
         expand_json=settings.expand_json,
         private_dir=private_dir,
         write_files=False,
     )
     failed: dict[str, ResolutionError] = {e.variable: e for e in [*errors, *build_errors]}
-    for reference in references:
+    for reference in found:
         error = failed.get(reference.variable)
         status = "ok" if error is None else f"error: {error.cause}"
         sys.stdout.write(f"{reference.variable} {reference.provider} {reference.text} {status}\n")
     sys.stdout.flush()
     return 1 if failed else 0
-
-
-def report_malformed(errors: Sequence[ResolutionError]) -> None:
-    for error in errors:
-        sys.stdout.write(f"{error.variable} - {error.reference} error: {error.cause}\n")
-    sys.stdout.flush()

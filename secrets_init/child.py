@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from secrets_init import signals
+from secrets_init import candidates, signals
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms at start-up
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
     from secrets_init.config import Settings
     from secrets_init.log import Logger
-    from secrets_init.references import Reference
 
 # Variables a frozen build's bootloader adds for itself; the program must not
 # inherit them. The launcher keeps the user's own LD_LIBRARY_PATH aside in
@@ -33,20 +32,15 @@ _FROZEN_VARIABLES = (b"_MEIPASS2", b"_PYI_", b"_SECRETS_INIT_")
 _SAVED_LD_PATH = b"_SECRETS_INIT_ORIG_LD_LIBRARY_PATH"
 
 
-def become_program(
-    settings: Settings,
-    references: Sequence[Reference],
-    private_dir: str | None,
-    log: Logger,
-) -> NoReturn:
+def become_program(settings: Settings, private_dir: str | None, log: Logger) -> NoReturn:
     """Never returns: execs the program or exits with the status to report."""
     try:
         os.setsid()
         _take_terminal(log)
         signals.reset_for_exec(keep_python_ignores=True)
         environ = dict(os.environb)
-        if references:
-            environ = _resolved_environment(settings, references, private_dir, environ, log)
+        if candidates.has_references(environ):
+            environ = _resolved_environment(settings, private_dir, environ, log)
         environ = scrub_frozen_variables(environ)
         signals.reset_for_exec()
         _exec(settings.command, environ, log)
@@ -71,13 +65,20 @@ def _take_terminal(log: Logger) -> None:
 
 def _resolved_environment(
     settings: Settings,
-    references: Sequence[Reference],
     private_dir: str | None,
     environ: dict[bytes, bytes],
     log: Logger,
 ) -> dict[bytes, bytes]:
-    from secrets_init import environment, providers, resolver
+    from secrets_init import environment, providers, references, resolver
 
+    found, malformed = references.scan(environ, settings.provider)
+    if malformed:
+        for error in malformed:
+            log.error(str(error))
+        log.error("malformed secret references; not starting the program")
+        os._exit(1)
+    if not found:
+        return environ
     started = time.monotonic()
     context = providers.FetchContext(
         deadline=started + settings.timeout,
@@ -85,7 +86,7 @@ def _resolved_environment(
         log=log,
         google_project=settings.google_project,
     )
-    resolved, errors = resolver.resolve(references, context)
+    resolved, errors = resolver.resolve(found, context)
     # With fetch errors the program will not start, so no file is written; the
     # other checks still run, to report every problem in one go.
     environ, build_errors = environment.build(
@@ -100,12 +101,12 @@ def _resolved_environment(
         for error in errors:
             log.error(str(error))
         log.error(
-            f"{len(errors)} of {len(references)} secret references failed; not starting the program"
+            f"{len(errors)} of {len(found)} secret references failed; not starting the program"
         )
         os._exit(1)
     elapsed_ms = (time.monotonic() - started) * 1000
-    log.info(f"resolved {len(references)} secret references in {elapsed_ms:.0f} ms")
-    for reference in references:
+    log.info(f"resolved {len(found)} secret references in {elapsed_ms:.0f} ms")
+    for reference in found:
         log.debug(f"{reference.variable}: resolved {reference.text} via {reference.provider}")
     return environ
 

@@ -17,29 +17,30 @@ from secrets_init import signals
 # being fetched must not be lost.
 _INBOX = signals.SignalInbox()
 
-from secrets_init import __version__, config  # noqa: E402
+from secrets_init import __version__, candidates, config  # noqa: E402
 from secrets_init.log import Logger  # noqa: E402
-
-TYPE_CHECKING = False  # typing and dataclasses stay off the no-reference fast path
-if TYPE_CHECKING:
-    from secrets_init.references import Reference
-
-# Every provider prefix starts with one of these (tests/test_references.py checks it):
-# a cheap first look, so the no-reference start never imports the reference machinery.
-SCHEMES = (b"arn:", b"gcp:")
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _main(sys.argv[1:] if argv is None else argv)
+        status = _main(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
-        return 130
+        status = 130
     except BaseException as error:
         if isinstance(error, SystemExit):
             raise
         # No traceback: its frames could show locals holding secret values.
         Logger().error(f"internal error: {type(error).__name__}")
-        return 1
+        status = 1
+    # Straight out, without interpreter finalization: tearing down every module
+    # costs a few milliseconds at each container stop and frees nothing the
+    # kernel would not. Files are closed by then; only stdio needs a flush.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 def _main(argv: list[str]) -> int:
@@ -56,46 +57,10 @@ def _main(argv: list[str]) -> int:
         return 0
     log = Logger(settings.log_level, settings.log_format)
     if settings.action == "copy":
-        from secrets_init.selfcopy import copy_self
-
-        try:
-            target = copy_self(settings.copy_dest)
-        except OSError as error:
-            log.error(f"copy to {settings.copy_dest}: {error.strerror or error}")
-            return 1
-        log.info(f"copied to {target}")
-        return 0
-
-    if not any(value.startswith(SCHEMES) for value in os.environb.values()):
-        found: list[Reference] = []
-    else:
-        from secrets_init import references
-
-        try:
-            found = references.scan(os.environb, settings.provider)
-        except ExceptionGroup as group:
-            return _malformed(settings, group, log)
-    return _resolve_and_run(settings, found, log)
-
-
-def _malformed(settings: config.Settings, group: ExceptionGroup[Exception], log: Logger) -> int:
-    from secrets_init.references import ResolutionError
-
-    malformed = [e for e in group.exceptions if isinstance(e, ResolutionError)]
-    if settings.action == "check":
-        from secrets_init.check import report_malformed
-
-        report_malformed(malformed)
-    for problem in malformed:
-        log.error(str(problem))
-    log.error("malformed secret references; not starting the program")
-    return 1
-
-
-def _resolve_and_run(settings: config.Settings, found: list[Reference], log: Logger) -> int:
+        return _copy(settings, log)
     private_dir = None
     try:
-        if any(ref.destination == "tempfile" for ref in found):
+        if candidates.wants_tempfile(os.environb):
             from secrets_init import files
 
             try:
@@ -106,8 +71,8 @@ def _resolve_and_run(settings: config.Settings, found: list[Reference], log: Log
         if settings.action == "check":
             from secrets_init.check import run_check
 
-            return run_check(settings, found, private_dir, log)
-        return _run(settings, found, private_dir, log)
+            return run_check(settings, private_dir, log)
+        return _run(settings, private_dir, log)
     finally:
         if private_dir is not None:
             from secrets_init import files
@@ -115,12 +80,20 @@ def _resolve_and_run(settings: config.Settings, found: list[Reference], log: Log
             files.remove_private_dir(private_dir)
 
 
-def _run(
-    settings: config.Settings,
-    found: list[Reference],
-    private_dir: str | None,
-    log: Logger,
-) -> int:
+def _copy(settings: config.Settings, log: Logger) -> int:
+    from secrets_init.selfcopy import copy_self
+
+    try:
+        target = copy_self(settings.copy_dest)
+    except OSError as error:
+        log.error(f"copy to {settings.copy_dest}: {error.strerror or error}")
+        return 1
+    log.info(f"copied to {target}")
+    return 0
+
+
+def _run(settings: config.Settings, private_dir: str | None, log: Logger) -> int:
+    """Supervise a child that resolves the references (if any) and becomes the program."""
     from secrets_init import supervisor
     from secrets_init.child import become_program
 
@@ -129,12 +102,10 @@ def _run(
             supervisor.become_subreaper()
         except OSError as error:
             log.warning(f"cannot become a child subreaper, orphans will not be reaped: {error}")
-    if found:
-        log.debug(f"found {len(found)} secret references")
     return supervisor.supervise(
         settings,
         _INBOX,
-        lambda: become_program(settings, found, private_dir, log),
+        lambda: become_program(settings, private_dir, log),
         log,
     )
 

@@ -48,15 +48,16 @@ class ResolutionError(Exception):
         return cls(reference.variable, reference.text, cause)
 
 
-def scan(environ: Mapping[bytes, bytes], family: str | None = None) -> list[Reference]:
-    """Every reference in `environ`, in variable-name order.
+def scan(
+    environ: Mapping[bytes, bytes], family: str | None = None
+) -> tuple[list[Reference], list[ResolutionError]]:
+    """Every reference in `environ` in variable-name order, and every malformed one.
 
     With `family` set (the compatibility `--provider` option) only that
-    family's references are returned; the others pass through unchanged.
-    Raises an ExceptionGroup of ResolutionError listing every malformed one.
+    family's references count; the others pass through unchanged.
     """
     found: list[Reference] = []
-    errors: list[ResolutionError] = []
+    malformed: list[ResolutionError] = []
     for raw_name in sorted(environ):
         raw_value = environ[raw_name]
         if not raw_value.startswith((b"arn:", b"gcp:")):
@@ -72,10 +73,8 @@ def scan(environ: Mapping[bytes, bytes], family: str | None = None) -> list[Refe
         try:
             found.append(parse_one(name, value, entry))
         except ResolutionError as error:
-            errors.append(error)
-    if errors:
-        raise ExceptionGroup("malformed secret references", errors)
-    return found
+            malformed.append(error)
+    return found, malformed
 
 
 def parse_one(variable: str, value: str, entry: providers.ProviderEntry) -> Reference:

@@ -73,7 +73,10 @@ def env_of(container: Any) -> dict[str, str]:
 def references_in(container: Any) -> list[references.Reference]:
     """What secrets-init would resolve in this container, parsed by the providers themselves."""
     environ = {name.encode(): value.encode() for name, value in env_of(container).items()}
-    return references.scan(environ)
+    found, malformed = references.scan(environ)
+    if malformed:
+        raise ValueError("; ".join(str(error) for error in malformed))
+    return found
 
 
 def size_limits() -> list[int]:
