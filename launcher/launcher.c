@@ -197,8 +197,12 @@ static int check_cache(const char *base, const char *dir, const struct trailer *
     struct stat st;
     struct statvfs vfs;
     char boot[PATH_MAX];
-    if (lstat(dir, &st) != 0)
-        return errno == ENOENT ? 0 : -1;
+    if (lstat(dir, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        reject(base, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
     if (!S_ISDIR(st.st_mode)) {
         reject(base, "%s exists and is not a directory; not trusted", dir);
         return -1;
@@ -542,13 +546,15 @@ static char **boot_environment(char **envp, const char *boot)
 
 int main(int argc, char **argv, char **envp)
 {
-    (void)argc;
     /* As PID 1 we would silently drop every signal until secrets-init has
      * installed its handlers; blocked, they stay pending across the execve()
      * instead, and secrets_init.signals unblocks them once it can act. */
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
+    /* Our own files are private whatever umask we were given; the program
+     * gets the original umask back. */
+    mode_t user_umask = umask(077);
     self_path = find_self();
     int self_fd = open(self_path, O_RDONLY | O_CLOEXEC);
     if (self_fd < 0)
@@ -599,8 +605,17 @@ int main(int argc, char **argv, char **envp)
         }
         close(self_fd);
         char **env = boot_environment(envp, boot);
-        argv[0] = boot;
-        execve(boot, argv, env);
+        /* argv[0] is the bootloader's absolute path: without /proc, that is how it finds itself. */
+        char **boot_argv = calloc((size_t)(argc > 0 ? argc : 1) + 1, sizeof *boot_argv);
+        if (!boot_argv)
+            die("out of memory");
+        boot_argv[0] = boot;
+        for (int a = 1; a < argc; a++)
+            boot_argv[a] = argv[a];
+        umask(user_umask);
+        execve(boot, boot_argv, env);
+        umask(077);
+        free(boot_argv);
         reject(base, "cannot execute %s: %s", boot, strerror(errno));
         self_fd = open(self_path, O_RDONLY | O_CLOEXEC);
         if (self_fd < 0)

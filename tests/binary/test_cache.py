@@ -148,3 +148,16 @@ def test_an_abandoned_unpack_is_cleaned_up(tmp_path: Path) -> None:
     env = clean_env(SECRETS_INIT_CACHE=str(cache))
     assert subprocess.run([str(BINARY), "--", "true"], env=env, check=False).returncode == 0
     assert sorted(p.name for p in cache.iterdir()) == [cache_name()]
+
+
+def test_the_program_keeps_the_users_umask(tmp_path: Path) -> None:
+    require_binary()
+    done = subprocess.run(
+        ["sh", "-c", f'umask 0027; exec "{BINARY}" -- sh -c umask'],
+        env=clean_env(SECRETS_INIT_CACHE=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0027"
