@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -45,14 +46,15 @@
  * for its own failures, distinct from the program's statuses). */
 #define EXIT_LAUNCHER 125
 
-#define TRAILER_MAGIC "SIBUNDL1"
+#define TRAILER_MAGIC "SIBUNDL2"
 #define CACHE_PREFIX ".secrets-init-"
 
 /* Written by packaging/pack.py; little-endian, at the very end of the file. */
 struct trailer {
     char magic[8];
-    uint64_t payload_offset;  /* start of the zstd stream in this file */
-    uint64_t payload_size;    /* its length */
+    uint64_t payload_offset;  /* start of the first zstd stream in this file */
+    uint64_t payload_size;    /* length of both streams */
+    uint64_t second_offset;   /* start of the second stream, relative to the first */
     uint64_t interp_offset;   /* PT_INTERP placeholder, offset in the bootloader file */
     uint64_t rpath_offset;    /* DT_RPATH placeholder, offset in the bootloader file */
     uint32_t interp_capacity; /* bytes available there, including the NUL */
@@ -123,7 +125,7 @@ static void read_trailer(int fd, struct trailer *t)
     t->bootloader[sizeof t->bootloader - 1] = 0;
     t->interp[sizeof t->interp - 1] = 0;
     t->libdir[sizeof t->libdir - 1] = 0;
-    if (t->payload_offset + t->payload_size > (uint64_t)end - sizeof *t)
+    if (t->payload_offset + t->payload_size > (uint64_t)end - sizeof *t || t->second_offset > t->payload_size)
         die("%s is truncated", self_path);
 }
 
@@ -312,14 +314,15 @@ static int safe_relative(const char *path)
     return 1;
 }
 
-/* Unpack the whole stream into directory fd `root`. errno is set on failure. */
-static int unpack(int self_fd, const struct trailer *t, int root)
+/* Unpack one stream (`size` bytes at `offset`) into directory fd `root`.
+ * errno is set on failure. */
+static int unpack_stream(int self_fd, uint64_t offset, uint64_t size, int root)
 {
     struct stream s = {0};
     int ok = -1;
     char path[PATH_MAX];
     s.fd = self_fd;
-    s.left = t->payload_size;
+    s.left = size;
     s.in_cap = ZSTD_DStreamInSize();
     s.out_cap = ZSTD_DStreamOutSize() * 4;
     s.in = malloc(s.in_cap);
@@ -329,7 +332,7 @@ static int unpack(int self_fd, const struct trailer *t, int root)
         errno = ENOMEM;
         goto out;
     }
-    if (lseek(self_fd, (off_t)t->payload_offset, SEEK_SET) < 0)
+    if (lseek(self_fd, (off_t)offset, SEEK_SET) < 0)
         goto out;
     for (;;) {
         struct record_header h;
@@ -379,6 +382,40 @@ out:
     free(s.in);
     free(s.out);
     return ok;
+}
+
+/* The tree is packed as two streams of about equal size (each with every
+ * directory), so that a second process can decompress one while we do the
+ * other: decompression is most of a first start's time. */
+static int unpack(int self_fd, const struct trailer *t, int root)
+{
+    uint64_t first = t->second_offset ? t->second_offset : t->payload_size;
+    uint64_t second_at = t->payload_offset + first, second = t->payload_size - first;
+    pid_t helper = second ? fork() : -1;
+    if (helper == 0) {
+        int fd = open(self_path, O_RDONLY | O_CLOEXEC);
+        _exit(fd >= 0 && unpack_stream(fd, second_at, second, root) == 0 ? 0 : (errno ? errno : EIO) & 0x7f);
+    }
+    int rc = unpack_stream(self_fd, t->payload_offset, first, root);
+    int saved = errno;
+    if (second && helper < 0 && rc == 0) {
+        /* No second process to be had: do it ourselves. */
+        rc = unpack_stream(self_fd, second_at, second, root);
+        saved = errno;
+    }
+    if (helper > 0) {
+        int status;
+        while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
+            ;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) == EXIT_LAUNCHER)
+            die("%s: the bundled tree is corrupt (rebuild or re-download the binary)", self_path);
+        if (WEXITSTATUS(status) != 0 && rc == 0) {
+            rc = -1;
+            saved = WEXITSTATUS(status);
+        }
+    }
+    errno = saved;
+    return rc;
 }
 
 /* Write the final absolute paths over the bootloader's placeholders. */

@@ -2,14 +2,16 @@
 
 Layout of the output (read by launcher/launcher.c):
 
-    [static launcher][zstd stream of records][trailer]
+    [static launcher][zstd stream of records][zstd stream of records][trailer]
 
 A record is a fixed header (kind, mode, path length, size), the tree-relative
 path, and the contents (a file's bytes or a symlink's target). Directories come
-before what they hold; an end record closes the stream. The trailer says where
-the stream is, the content hash that names the cache directory, and where in
-the bootloader the launcher must write the real interpreter and library paths
-over the placeholders that scripts/build-binary reserved with patchelf.
+before what they hold; an end record closes a stream. Each stream holds every
+directory and about half of the bytes, so the launcher unpacks both at once in
+two processes. The trailer says where the streams are, the content hash that
+names the cache directory, and where in the bootloader the launcher must write
+the real interpreter and library paths over the placeholders that
+scripts/build-binary reserved with patchelf.
 
 Usage: pack.py LAUNCHER TREE OUTPUT (placeholders in $SECRETS_INIT_PLACEHOLDERS).
 """
@@ -22,9 +24,9 @@ import struct
 import subprocess
 import sys
 
-TRAILER = struct.Struct("<8sQQQQII32s64s64s64s")
+TRAILER = struct.Struct("<8sQQQQQII32s64s64s64s")
 RECORD = struct.Struct("<B3xII4xQ")
-MAGIC = b"SIBUNDL1"
+MAGIC = b"SIBUNDL2"
 BOOTLOADER = "secrets-init"
 INTERP = "_internal/ld-linux-x86-64.so.2"
 LIBDIR = "_internal"
@@ -33,15 +35,21 @@ LIBDIR = "_internal"
 LEVEL = "-19"
 
 
-def records(tree: str) -> bytes:
-    """The uncompressed stream, in a stable order so equal trees hash equally."""
-    out = bytearray()
+def record(kind: str, rel: str, mode: int, data: bytes) -> bytes:
+    path = rel.encode()
+    return RECORD.pack(ord(kind), mode, len(path), len(data)) + path + data
+
+
+def streams(tree: str) -> tuple[bytes, bytes]:
+    """Two uncompressed streams of about equal size, in a stable order."""
+    dirs_part = bytearray()
+    entries: list[bytes] = []
 
     def add(kind: str, rel: str, mode: int, data: bytes) -> None:
-        path = rel.encode()
-        out.extend(RECORD.pack(ord(kind), mode, len(path), len(data)))
-        out.extend(path)
-        out.extend(data)
+        if kind == "d":
+            dirs_part.extend(record(kind, rel, mode, data))
+        else:
+            entries.append(record(kind, rel, mode, data))
 
     for current, dirs, files in os.walk(tree):
         dirs.sort()
@@ -61,8 +69,18 @@ def records(tree: str) -> bytes:
                 with open(full, "rb") as handle:
                     add("f", rel, mode, handle.read())
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(current, d))]
-    out.extend(RECORD.pack(ord("e"), 0, 0, 0))
-    return bytes(out)
+    halves: tuple[bytearray, bytearray] = (bytearray(dirs_part), bytearray(dirs_part))
+    for entry in sorted(entries, key=len, reverse=True):
+        min(halves, key=len).extend(entry)
+    end = RECORD.pack(ord("e"), 0, 0, 0)
+    return bytes(halves[0] + end), bytes(halves[1] + end)
+
+
+def compress(stream: bytes) -> bytes:
+    done = subprocess.run(
+        ["zstd", LEVEL, "-T0", "-q", "-c"], input=stream, capture_output=True, check=True
+    )
+    return done.stdout
 
 
 def placeholder_offset(blob: bytes, placeholder: bytes) -> tuple[int, int]:
@@ -84,10 +102,9 @@ def main(launcher: str, tree: str, output: str) -> None:
         if not os.path.exists(os.path.join(tree, rel)):
             raise SystemExit(f"pack: {rel} is missing from the tree")
 
-    stream = records(tree)
-    payload = subprocess.run(
-        ["zstd", LEVEL, "-T0", "-q", "-c"], input=stream, capture_output=True, check=True
-    ).stdout
+    first, second = streams(tree)
+    packed_first = compress(first)
+    payload = packed_first + compress(second)
     digest = hashlib.sha256(MAGIC + payload).hexdigest()[:24]
     with open(launcher, "rb") as handle:
         head = handle.read()
@@ -95,6 +112,7 @@ def main(launcher: str, tree: str, output: str) -> None:
         MAGIC,
         len(head),
         len(payload),
+        len(packed_first),
         interp_offset,
         rpath_offset,
         interp_capacity,
@@ -113,7 +131,8 @@ def main(launcher: str, tree: str, output: str) -> None:
     os.replace(staging, output)
     print(
         f"pack: {output}: {len(head) + len(payload) + len(trailer)} bytes "
-        f"(launcher {len(head)}, tree {len(stream)} -> {len(payload)}), hash {digest}"
+        f"(launcher {len(head)}, tree {len(first) + len(second)} -> {len(payload)}), "
+        f"hash {digest}"
     )
 
 

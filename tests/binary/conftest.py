@@ -38,7 +38,7 @@ APPLETS = (
     "cmp",
     "true",
 )
-TRAILER = struct.Struct("<8sQQQQII32s64s64s64s")  # packaging/pack.py
+TRAILER = struct.Struct("<8sQQQQQII32s64s64s64s")  # packaging/pack.py
 
 
 def require_binary() -> Path:
@@ -56,7 +56,7 @@ def bundle_hash() -> str:
     with BINARY.open("rb") as handle:
         handle.seek(-TRAILER.size, os.SEEK_END)
         fields = TRAILER.unpack(handle.read())
-    return str(fields[7].rstrip(b"\0").decode())
+    return str(fields[8].rstrip(b"\0").decode())
 
 
 def cache_name() -> str:
@@ -117,8 +117,10 @@ class EmptyRoot:
         steps = ["set -e"]
         if read_only:
             steps += ['/usr/bin/mount --bind "$0" "$0"', '/usr/bin/mount -o remount,bind,ro "$0"']
-        for where in tmpfs:
-            steps.append(f'/usr/bin/mount -t tmpfs -o mode=1777 tmpfs "$0/{where}"')
+        for spec in tmpfs:  # "DIR" or "DIR:MOUNT-OPTIONS"
+            where, _, options = spec.partition(":")
+            opts = ",".join(filter(None, ["mode=1777", options]))
+            steps.append(f'/usr/bin/mount -t tmpfs -o {opts} tmpfs "$0/{where}"')
         for where in noexec_tmpfs:
             steps.append(f'/usr/bin/mount -t tmpfs -o mode=1777,noexec tmpfs "$0/{where}"')
         if proc:

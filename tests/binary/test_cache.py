@@ -41,6 +41,15 @@ def test_noexec_mounts_are_skipped(tmp_path: Path, empty_root: EmptyRoot) -> Non
     assert unpacked_at(done) == f"/run/{cache_name()}"
 
 
+def test_a_full_tmp_is_left_clean_and_the_next_place_is_used(empty_root: EmptyRoot) -> None:
+    argv = [*WHERE[:-1], WHERE[-1] + "; ls -a /tmp | wc -l"]
+    done = empty_root.run(argv, tmpfs=["tmp:size=8m"])
+    assert done.returncode == 0, done.stderr
+    where, entries = done.stdout.split()
+    assert os.path.dirname(where) == f"/{cache_name()}"
+    assert entries == "2"  # only . and ..: the half-unpacked copy was removed
+
+
 def test_nothing_writable_says_so(empty_root: EmptyRoot) -> None:
     done = empty_root.run(["/secrets-init", "--", "/bin/true"], read_only=True)
     assert done.returncode == 125
