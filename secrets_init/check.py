@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
-from secrets_init import environment, providers, references, resolver
+from secrets_init import environment, references
 from secrets_init.config import Settings
 from secrets_init.log import Logger
 from secrets_init.references import ResolutionError
@@ -25,21 +24,8 @@ def run_check(settings: Settings, private_dir: str | None, log: Logger) -> int:
     if malformed:
         sys.stdout.flush()
         return 1
-    context = providers.FetchContext(
-        deadline=time.monotonic() + settings.timeout,
-        timeout=settings.timeout,
-        log=log,
-        google_project=settings.google_project,
-    )
-    resolved, errors = resolver.resolve(found, context)
-    _, build_errors = environment.build(
-        environ,
-        resolved,
-        expand_json=settings.expand_json,
-        private_dir=private_dir,
-        write_files=False,
-    )
-    failed: dict[str, ResolutionError] = {e.variable: e for e in [*errors, *build_errors]}
+    _, errors = environment.resolve(environ, found, settings, private_dir, log, dry_run=True)
+    failed: dict[str, ResolutionError] = {e.variable: e for e in errors}
     for reference in found:
         error = failed.get(reference.variable)
         status = "ok" if error is None else f"error: {error.cause}"

@@ -69,7 +69,7 @@ def _resolved_environment(
     environ: dict[bytes, bytes],
     log: Logger,
 ) -> dict[bytes, bytes]:
-    from secrets_init import environment, providers, references, resolver
+    from secrets_init import environment, references
 
     found, malformed = references.scan(environ, settings.provider)
     if malformed:
@@ -80,23 +80,7 @@ def _resolved_environment(
     if not found:
         return environ
     started = time.monotonic()
-    context = providers.FetchContext(
-        deadline=started + settings.timeout,
-        timeout=settings.timeout,
-        log=log,
-        google_project=settings.google_project,
-    )
-    resolved, errors = resolver.resolve(found, context)
-    # With fetch errors the program will not start, so no file is written; the
-    # other checks still run, to report every problem in one go.
-    environ, build_errors = environment.build(
-        environ,
-        resolved,
-        expand_json=settings.expand_json,
-        private_dir=private_dir,
-        write_files=not errors,
-    )
-    errors += build_errors
+    environ, errors = environment.resolve(environ, found, settings, private_dir, log)
     if errors:
         for error in errors:
             log.error(str(error))

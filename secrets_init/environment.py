@@ -7,13 +7,48 @@ started with a complete environment or not at all.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
-from secrets_init import files, values
-from secrets_init.references import ResolutionError
+from secrets_init import files, providers, resolver, values
+from secrets_init.config import Settings
+from secrets_init.log import Logger
+from secrets_init.references import Reference, ResolutionError
 from secrets_init.resolver import Resolved
 
 _ENCODING = ("utf-8", "surrogateescape")
+
+
+def resolve(
+    environ: Mapping[bytes, bytes],
+    found: Sequence[Reference],
+    settings: Settings,
+    private_dir: str | None,
+    log: Logger,
+    *,
+    dry_run: bool = False,
+) -> tuple[dict[bytes, bytes], list[ResolutionError]]:
+    """Fetch every reference and build the program's environment from the answers.
+
+    Files are written only when everything was fetched and `dry_run` is off:
+    otherwise the program will not start, but every other check still runs,
+    so that all problems are reported in one go.
+    """
+    context = providers.FetchContext(
+        deadline=time.monotonic() + settings.timeout,
+        timeout=settings.timeout,
+        log=log,
+        google_project=settings.google_project,
+    )
+    resolved, errors = resolver.resolve(found, context)
+    result, build_errors = build(
+        environ,
+        resolved,
+        expand_json=settings.expand_json,
+        private_dir=private_dir,
+        write_files=not (dry_run or errors),
+    )
+    return result, errors + build_errors
 
 
 def build(

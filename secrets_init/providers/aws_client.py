@@ -241,6 +241,15 @@ class Run:
         """A client for `service` in `region`, shared by both AWS providers."""
         return _client(service, region, self.deadline)
 
+    def client_or_fail(self, service: str, region: str, targets: Iterable[Hashable]) -> Any:
+        """A client, or None after failing `targets` with the reason there is none."""
+        self.stage(targets, "setting up the AWS client and credentials")
+        try:
+            return self.client(service, region)
+        except CallFailed as failed:
+            self.fail(targets, failed.cause)
+            return None
+
     def call(
         self,
         client: Any,

@@ -158,7 +158,7 @@ def _batch(run: Run, region: str, chunk: list[SecretTarget]) -> None:
     if _BATCH_DENIED in run.flags:
         _each(run, region, chunk)
         return
-    client = _client(run, region, chunk)
+    client = run.client_or_fail("secretsmanager", region, chunk)
     if client is None:
         return
     run.stage(chunk, f"waiting for {client.meta.endpoint_url}")
@@ -230,7 +230,7 @@ def _each(run: Run, region: str, targets: list[SecretTarget]) -> None:
 def _single(run: Run, region: str, target: SecretTarget) -> None:
     from secrets_init.providers.aws_client import CallFailed
 
-    client = _client(run, region, [target])
+    client = run.client_or_fail("secretsmanager", region, [target])
     if client is None:
         return
     run.stage([target], f"waiting for {client.meta.endpoint_url}")
@@ -252,17 +252,6 @@ def _single(run: Run, region: str, target: SecretTarget) -> None:
         run.fail([target], failed.cause)
         return
     run.settle(target, _value(answer))
-
-
-def _client(run: Run, region: str, targets: list[SecretTarget]) -> Any:
-    from secrets_init.providers.aws_client import CallFailed
-
-    run.stage(targets, "setting up the AWS client and credentials")
-    try:
-        return run.client("secretsmanager", region)
-    except CallFailed as failed:
-        run.fail(targets, failed.cause)
-        return None
 
 
 def _value(answer: dict[str, Any]) -> bytes | providers.Failure:

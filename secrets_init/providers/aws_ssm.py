@@ -145,7 +145,7 @@ def spread(targets: list[ParameterTarget], size: int) -> list[list[ParameterTarg
 def _batch(run: Run, region: str, chunk: list[ParameterTarget]) -> None:
     from secrets_init.providers.aws_client import GLOBAL, CallFailed
 
-    client = _client(run, region, chunk)
+    client = run.client_or_fail("ssm", region, chunk)
     if client is None:
         return
     run.stage(chunk, f"waiting for {client.meta.endpoint_url}")
@@ -220,7 +220,7 @@ def _each(run: Run, region: str, targets: list[ParameterTarget]) -> None:
 def _single(run: Run, region: str, target: ParameterTarget) -> None:
     from secrets_init.providers.aws_client import CallFailed
 
-    client = _client(run, region, [target])
+    client = run.client_or_fail("ssm", region, [target])
     if client is None:
         return
     run.stage([target], f"waiting for {client.meta.endpoint_url}")
@@ -242,17 +242,6 @@ def _single(run: Run, region: str, target: ParameterTarget) -> None:
         run.fail([target], f"AWS answered for another {target.subject}")
         return
     run.settle(target, _value(parameter))
-
-
-def _client(run: Run, region: str, targets: list[ParameterTarget]) -> Any:
-    from secrets_init.providers.aws_client import CallFailed
-
-    run.stage(targets, "setting up the AWS client and credentials")
-    try:
-        return run.client("ssm", region)
-    except CallFailed as failed:
-        run.fail(targets, failed.cause)
-        return None
 
 
 def _value(parameter: dict[str, Any]) -> bytes | providers.Failure:
