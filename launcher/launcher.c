@@ -16,6 +16,10 @@
  * build time; after unpacking we overwrite them with the real paths, which
  * are only known now. Absolute paths also mean nothing needs /proc.
  *
+ * `secrets-init copy DEST_DIR` is the one command handled here, without
+ * unpacking anything: an initContainer's only writable directory may be the
+ * volume it copies into, and the copy needs nothing of the Python tree.
+ *
  * Everything here is written for the worst case of a container runtime:
  * no /proc, no shell, maybe no /tmp, maybe a read-only root.
  */
@@ -88,6 +92,23 @@ static void die(const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     exit(EXIT_LAUNCHER);
+}
+
+/* Write all of `buf`, through short writes and interrupted calls. */
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
 }
 
 /* ---- where we are ---------------------------------------------------- */
@@ -282,17 +303,8 @@ static int take(struct stream *s, void *dst, uint64_t n, int fd)
         if (p) {
             memcpy(p, s->out + s->out_pos, chunk);
             p += chunk;
-        } else {
-            size_t done = 0;
-            while (done < chunk) {
-                ssize_t w = write(fd, s->out + s->out_pos + done, chunk - done);
-                if (w < 0) {
-                    if (errno == EINTR)
-                        continue;
-                    return -1;
-                }
-                done += (size_t)w;
-            }
+        } else if (write_all(fd, s->out + s->out_pos, chunk) != 0) {
+            return -1;
         }
         s->out_pos += chunk;
         n -= chunk;
@@ -530,6 +542,167 @@ static int install(int self_fd, const struct trailer *t, const char *base, const
     return 0;
 }
 
+/* ---- copy DEST_DIR --------------------------------------------------- */
+
+/* secrets_init.config.USAGE, which a test keeps this equal to. */
+static const char USAGE[] = "usage: secrets-init [OPTIONS] [--] COMMAND [ARG...]\n"
+                            "       secrets-init copy DEST_DIR\n"
+                            "       secrets-init --version | --help\n";
+
+static const char *const LOG_LEVELS[] = {"debug", "info", "warning", "error", NULL};
+static const char *const LOG_FORMATS[] = {"text", "json", NULL};
+
+/* What secrets_init.config does with a bad command line or SECRETS_INIT_* value. */
+static void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("secrets-init: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", USAGE);
+    exit(2);
+}
+
+/* Index of SECRETS_INIT_<name>'s value in `choices`, `fallback` when unset. */
+static int log_setting(const char *variable, const char *option, const char *const *choices, int fallback)
+{
+    const char *value = getenv(variable);
+    if (!value)
+        return fallback;
+    for (int i = 0; choices[i]; i++)
+        if (strcmp(value, choices[i]) == 0)
+            return i;
+    char list[64] = "";
+    for (int i = 0; choices[i]; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", choices[i]);
+    usage_error("%s: '%s' is not one of %s", option, value, list);
+    return fallback;
+}
+
+/* Longest message: a path and a cause. */
+#define MSG_MAX (2 * PATH_MAX)
+
+/* One line on stderr as secrets_init.log writes it: `secrets-init: LEVEL: msg`
+ * with line breaks escaped, or a JSON object with time, level and msg. */
+static void log_line(int json, const char *level, const char *msg)
+{
+    /* Room for every byte of the message escaped as \u00XX, plus the rest. */
+    static char line[6 * MSG_MAX + 128];
+    size_t n = 0;
+#define PUT(...) (n += (size_t)snprintf(line + n, sizeof line - n, __VA_ARGS__))
+    if (json) {
+        struct timespec now = {0};
+        struct tm tm = {0};
+        if (clock_gettime(CLOCK_REALTIME, &now) != 0 || !gmtime_r(&now.tv_sec, &tm))
+            tm.tm_mday = 1; /* 1900-01-01: a clock this broken is worth seeing */
+        PUT("{\"time\": \"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\", \"level\": \"%s\", \"msg\": \"",
+            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+            now.tv_nsec / 1000000, level);
+    } else {
+        PUT("secrets-init: %s: ", level);
+    }
+    for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+        if (*c == '\n' || *c == '\r')
+            PUT("\\%c", *c == '\n' ? 'n' : 'r');
+        else if (json && (*c == '"' || *c == '\\'))
+            PUT("\\%c", *c);
+        else if (json && *c == '\t')
+            PUT("\\t");
+        else if (json && *c < 0x20)
+            PUT("\\u%04x", *c);
+        else
+            line[n++] = (char)*c;
+    }
+    PUT(json ? "\"}\n" : "\n");
+#undef PUT
+    write_all(2, line, n); /* nowhere left to report a failure to */
+}
+
+/* Copy the file the user ran to DEST_DIR/secrets-init: under a temporary name
+ * that we create (never a symlink someone left there), mode 0755, synced,
+ * then renamed into place, so that a container starting from the same
+ * volume never executes half a file. 0, or -1 with errno set. */
+static int copy_self(int self_fd, const char *dest)
+{
+    static unsigned char buf[1 << 16];
+    char tmp[64];
+    int fd = -1, saved;
+    const char *dir_path = *dest ? dest : ".";
+    int dir = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0 && errno == EACCES) /* writable but not readable: still a place to copy to */
+        dir = open(dir_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return -1;
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+        goto fail_dir;
+    /* A container restarted in the same pod has the same PID: the time and a
+     * counter make the name unique, O_EXCL makes sure it is ours. */
+    for (int attempt = 0; fd < 0; attempt++) {
+        snprintf(tmp, sizeof tmp, "secrets-init.tmp-%ld-%lx", (long)getpid(),
+                 (unsigned long)now.tv_nsec + (unsigned long)attempt);
+        fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755);
+        if (fd < 0 && (errno != EEXIST || attempt == 100))
+            goto fail_dir;
+    }
+    for (off_t at = 0;;) {
+        ssize_t n = pread(self_fd, buf, sizeof buf, at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || write_all(fd, buf, (size_t)n) != 0)
+            goto fail_file;
+        if (n == 0)
+            break;
+        at += n;
+    }
+    if (fchmod(fd, 0755) != 0 || fsync(fd) != 0)
+        goto fail_file;
+    saved = close(fd);
+    fd = -1;
+    if (saved != 0 || renameat(dir, tmp, dir, "secrets-init") != 0)
+        goto fail_file;
+    /* The rename is durable once the directory is synced. EINVAL: this file
+     * system cannot sync a directory; EBADF: opened O_PATH, as above. */
+    if (fsync(dir) != 0 && errno != EINVAL && errno != EBADF)
+        goto fail_dir;
+    return close(dir);
+fail_file:
+    saved = errno;
+    if (fd >= 0)
+        close(fd);
+    unlinkat(dir, tmp, 0); /* best effort: the error that matters is in errno */
+    errno = saved;
+fail_dir:
+    saved = errno;
+    close(dir);
+    errno = saved;
+    return -1;
+}
+
+/* `secrets-init copy DEST_DIR`, as secrets_init.cli does it: 0 when copied,
+ * 1 (with a line naming DEST_DIR) when not, 2 for a usage error. */
+static int copy_command(int argc, char **argv, int self_fd)
+{
+    if (argc != 3)
+        usage_error("copy takes exactly one argument: DEST_DIR");
+    int level = log_setting("SECRETS_INIT_LOG_LEVEL", "--log-level", LOG_LEVELS, 1);
+    int json = log_setting("SECRETS_INIT_LOG_FORMAT", "--log-format", LOG_FORMATS, 0);
+    const char *dest = argv[2];
+    char msg[MSG_MAX];
+    if (copy_self(self_fd, dest) != 0) {
+        snprintf(msg, sizeof msg, "copy to %s: %s", dest, strerror(errno));
+        log_line(json, "error", msg);
+        return 1;
+    }
+    /* The path as Python's os.path.join(dest, "secrets-init") spells it. */
+    const char *sep = (!*dest || dest[strlen(dest) - 1] == '/') ? "" : "/";
+    snprintf(msg, sizeof msg, "copied to %s%ssecrets-init", dest, sep);
+    if (level <= 1)
+        log_line(json, "info", msg);
+    return 0;
+}
+
 /* ---- start ----------------------------------------------------------- */
 
 static int has_prefix(const char *s, const char *prefix)
@@ -586,9 +759,9 @@ int main(int argc, char **argv, char **envp)
     /* As PID 1 we would silently drop every signal until secrets-init has
      * installed its handlers; blocked, they stay pending across the execve()
      * instead, and secrets_init.signals unblocks them once it can act. */
-    sigset_t all;
+    sigset_t all, given;
     sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
+    sigprocmask(SIG_SETMASK, &all, &given);
     /* Our own files are private whatever umask we were given; the program
      * gets the original umask back. */
     mode_t user_umask = umask(077);
@@ -598,6 +771,11 @@ int main(int argc, char **argv, char **envp)
         die("cannot open my own executable %s: %s", self_path, strerror(errno));
     struct trailer t;
     read_trailer(self_fd, &t);
+    if (argc > 1 && strcmp(argv[1], "copy") == 0) {
+        /* Nothing to unpack, no PID 1 to be: signals act as they were set to. */
+        sigprocmask(SIG_SETMASK, &given, NULL);
+        return copy_command(argc, argv, self_fd);
+    }
 
     char self_dir[PATH_MAX];
     snprintf(self_dir, sizeof self_dir, "%s", self_path);
