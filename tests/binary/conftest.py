@@ -10,6 +10,7 @@ the build machine's libraries: if the binary needed any, it would fail here.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import struct
 import subprocess
@@ -75,12 +76,18 @@ class EmptyRoot:
         read_only: bool = False,
         tmpfs: Sequence[str] = (),
         noexec_tmpfs: Sequence[str] = (),
+        binds: Sequence[tuple[Path, str]] = (),
         proc: bool = True,
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             self.command(
-                argv, read_only=read_only, tmpfs=tmpfs, noexec_tmpfs=noexec_tmpfs, proc=proc
+                argv,
+                read_only=read_only,
+                tmpfs=tmpfs,
+                noexec_tmpfs=noexec_tmpfs,
+                binds=binds,
+                proc=proc,
             ),
             env=self.env(env),
             capture_output=True,
@@ -111,6 +118,7 @@ class EmptyRoot:
         read_only: bool = False,
         tmpfs: Sequence[str] = (),
         noexec_tmpfs: Sequence[str] = (),
+        binds: Sequence[tuple[Path, str]] = (),
         proc: bool = True,
     ) -> list[str]:
         """unshare runs a host shell that mounts, then execs chroot, which execs argv: PID 1."""
@@ -123,6 +131,8 @@ class EmptyRoot:
             steps.append(f'/usr/bin/mount -t tmpfs -o {opts} tmpfs "$0/{where}"')
         for where in noexec_tmpfs:
             steps.append(f'/usr/bin/mount -t tmpfs -o mode=1777,noexec tmpfs "$0/{where}"')
+        for host, where in binds:  # a host directory, writable even in a read-only root
+            steps.append(f'/usr/bin/mount --bind {shlex.quote(str(host))} "$0/{where}"')
         if proc:
             steps.append('/usr/bin/mount -t proc proc "$0/proc"')
         steps.append('exec /usr/sbin/chroot "$0" "$@"')
