@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     # kernel would not. Files are closed by then; only stdio needs a flush.
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None when the fd was closed at start
+                stream.flush()
         except (OSError, ValueError):
             pass
     os._exit(status)

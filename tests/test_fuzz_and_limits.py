@@ -95,14 +95,20 @@ def test_arbitrary_payloads_resolve_or_fail_cleanly(
         assert seen[b"PLAIN"] == env[b"PLAIN"]
 
 
-def test_a_thousand_references_and_a_64k_value(shared_gsm: FakeSecretManager) -> None:
+def test_a_thousand_references_a_64k_value_and_over_128k_of_environment(
+    shared_gsm: FakeSecretManager,
+) -> None:
     big = b"x" * (64 * 1024)
     shared_gsm.add_secret("proj-1", "big", big)
     for index in range(50):
         shared_gsm.add_secret("proj-1", f"s{index}", f"value-{index}")
     variables = {f"V{i:04d}": f"{REF}s{i % 50}" for i in range(1000)}
     variables["BIG"] = REF + "big"
-    program = "import os; print(len(os.environ['BIG']), os.environ['V0999'], os.environ['V0000'])"
+    variables["BIG2"] = REF + "big"  # with BIG, over 128 KiB of environment in all
+    program = (
+        "import os; print(len(os.environ['BIG']), os.environ['V0999'], os.environ['V0000'], "
+        "sum(len(k) + len(v) + 2 for k, v in os.environb.items()) > 128 * 1024)"
+    )
     result = subprocess.run(
         [*secrets_init_argv(), "--", sys.executable, "-c", program],
         env=gsm_env(shared_gsm, **variables),
@@ -111,7 +117,7 @@ def test_a_thousand_references_and_a_64k_value(shared_gsm: FakeSecretManager) ->
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == [str(len(big)), "value-49", "value-0"]
+    assert result.stdout.split() == [str(len(big)), "value-49", "value-0", "True"]
 
 
 def test_a_value_over_the_kernel_limit_is_refused_by_name(
