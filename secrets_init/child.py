@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # Variables a frozen build's bootloader adds for itself; the program must not
 # inherit them. The launcher keeps the user's own LD_LIBRARY_PATH aside in
-# SECRETS_INIT_ORIG_LD_LIBRARY_PATH (unset when there was none).
+# _SECRETS_INIT_ORIG_LD_LIBRARY_PATH (unset when there was none).
 _FROZEN_VARIABLES = (b"_MEIPASS2", b"_PYI_", b"_SECRETS_INIT_")
 _SAVED_LD_PATH = b"_SECRETS_INIT_ORIG_LD_LIBRARY_PATH"
 
