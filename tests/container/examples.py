@@ -79,13 +79,17 @@ def references_in(container: Any) -> list[references.Reference]:
     return found
 
 
-def size_limits() -> list[int]:
-    """Every emptyDir sizeLimit in the examples, in bytes."""
+def size_limits(mount_path: str) -> list[int]:
+    """The sizeLimit, in bytes, of every emptyDir that a container mounts at mount_path."""
     from kubernetes.utils import parse_quantity
 
     limits = []
     for workload in workloads(load_dir(EXAMPLES / "eks") + load_dir(EXAMPLES / "gke")):
-        for volume in pod_spec(workload).volumes or ():
-            if volume.empty_dir is not None and volume.empty_dir.size_limit is not None:
-                limits.append(int(parse_quantity(volume.empty_dir.size_limit)))
+        spec = pod_spec(workload)
+        volumes = {volume.name: volume for volume in spec.volumes or ()}
+        for container in [*(spec.init_containers or ()), *spec.containers]:
+            for mount in container.volume_mounts or ():
+                empty_dir = volumes[mount.name].empty_dir
+                if mount.mount_path == mount_path and empty_dir is not None:
+                    limits.append(int(parse_quantity(empty_dir.size_limit)))
     return limits

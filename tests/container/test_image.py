@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import tarfile
@@ -26,6 +27,8 @@ import pytest
 from tests.aws.emulator import ACCOUNT, DUMMY_CREDENTIALS, start_moto
 from tests.container.examples import size_limits
 from tests.container.podman import Podman
+
+HELPER = "/helper/bin"  # the shared volume's mount path in examples/kubernetes
 
 pytestmark = pytest.mark.container
 
@@ -184,37 +187,34 @@ def helper_volume(tmp_path: Path) -> Iterator[Path]:
     volume.mkdir()
     volume.chmod(0o777)
     yield volume
-    shutil.rmtree(volume)  # the binary and its unpacked tree: ~60 MB that pytest would keep
+    shutil.rmtree(volume)  # the binary: 20 MB that pytest would keep
 
 
 def _init_container(podman: Podman, image: str, volume: Path) -> None:
-    """examples/kubernetes: the initContainer, read-only root, no shell, no cp."""
+    """examples/kubernetes: the initContainer, read-only root, no shell, no cp.
+
+    The volume is its only writable directory, and nothing says where to
+    unpack: `copy` is done by the launcher, which unpacks nothing.
+    """
     done = podman.run(
         image,
         "copy",
         "/helper/bin",
-        options=[
-            *READ_ONLY,
-            "--network",
-            "none",
-            "--volume",
-            f"{volume}:/helper/bin",
-            "--env",
-            "SECRETS_INIT_CACHE=/helper/bin",
-        ],
+        options=[*READ_ONLY, "--network", "none", "--volume", f"{volume}:/helper/bin"],
     )
     assert done.returncode == 0, done.stderr
+    assert done.stderr == "secrets-init: info: copied to /helper/bin/secrets-init\n"
 
 
 def test_copy_into_a_volume(podman: Podman, image: str, binary: Path, helper_volume: Path) -> None:
     _init_container(podman, image, helper_volume)
+    assert os.listdir(helper_volume) == ["secrets-init"]  # no unpacked tree, no temporary file
     copied = helper_volume / "secrets-init"
     assert copied.read_bytes() == binary.read_bytes()
     assert stat.S_IMODE(copied.stat().st_mode) == 0o755
     assert copied.stat().st_uid == 65532
-    # The binary and the tree it unpacked fit the examples' memory-backed emptyDir.
-    pages = sum(-(-f.lstat().st_size // 4096) for f in helper_volume.rglob("*") if f.is_file())
-    assert pages * 4096 < min(size_limits())
+    # It fits the examples' memory-backed emptyDir for the binary.
+    assert -(-copied.stat().st_size // 4096) * 4096 <= min(size_limits(HELPER))
 
 
 def test_kubernetes_copy_pattern(
@@ -224,25 +224,31 @@ def test_kubernetes_copy_pattern(
 
     The application image has no secrets-init, no shell in PATH and a read-only
     root; it runs the copied binary from the shared volume, mounted read-only,
-    and finds the tree the initContainer already unpacked there.
+    which unpacks itself into the container's own /tmp: a tmpfs as large as the
+    examples' emptyDir for it (a memory-backed emptyDir is a tmpfs of sizeLimit).
     """
     _init_container(podman, image, helper_volume)
     secrets = _secrets(moto)
+    tmp_size = min(size_limits("/tmp"))
     options = [
         *READ_ONLY,
         "--volume",
         f"{helper_volume}:/helper/bin:ro",
-        "--env",
-        "SECRETS_INIT_CACHE=/helper/bin",
+        "--tmpfs",
+        f"/tmp:rw,exec,nosuid,nodev,mode=1777,size={tmp_size}",
         *_aws_options(moto),
     ]
     for variable, (reference, _) in secrets.items():
         options += ["--env", f"{variable}={reference}"]
-    done = podman.run(
-        app_image, "/helper/bin/secrets-init", "--", *_show(list(secrets)), options=options
-    )
+    program = _show(list(secrets))
+    program[-1] += '; echo "pid1=$(/bin/busybox readlink /proc/1/exe)"'
+    done = podman.run(app_image, "/helper/bin/secrets-init", "--", *program, options=options)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     for variable, (_, value) in secrets.items():
         assert f"{variable}={value}" in lines
     assert "ppid=1" in lines
+    # PID 1 is the bootloader of the tree unpacked in /tmp; the shared volume is untouched.
+    [pid1] = [line for line in lines if line.startswith("pid1=")]
+    assert re.fullmatch(r"pid1=/tmp/\.secrets-init-[0-9a-f]+/secrets-init", pid1), pid1
+    assert os.listdir(helper_volume) == ["secrets-init"]

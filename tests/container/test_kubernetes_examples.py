@@ -53,8 +53,9 @@ def test_copy_pattern(workload: Manifest) -> None:
     [init] = spec.init_containers
     assert init.command is None  # the image's ENTRYPOINT, /secrets-init
     assert init.args == ["copy", HELPER]
+    assert init.env is None  # `copy` unpacks nothing: no SECRETS_INIT_CACHE to point anywhere
     assert IMAGE.match(init.image) and "secrets-init" in init.image
-    [init_mount] = init.volume_mounts
+    [init_mount] = init.volume_mounts  # its only writable directory
     assert init_mount.mount_path == HELPER and not init_mount.read_only
     shared = volumes[init_mount.name].empty_dir
     assert shared is not None and shared.medium == "Memory" and shared.size_limit
@@ -62,12 +63,15 @@ def test_copy_pattern(workload: Manifest) -> None:
     for container in spec.containers:
         assert container.command[0] == f"{HELPER}/secrets-init"
         assert container.command[-1] == "--" and container.args
-        [mount] = [m for m in container.volume_mounts if m.name == init_mount.name]
-        # Same path as in the initContainer: the unpacked tree holds absolute paths.
-        assert mount.mount_path == HELPER and mount.read_only
-        # Both find the tree the initContainer unpacked into the shared volume.
-        assert env_of(container)["SECRETS_INIT_CACHE"] == HELPER
-    assert env_of(init)["SECRETS_INIT_CACHE"] == HELPER
+        assert "SECRETS_INIT_CACHE" not in env_of(container)  # /tmp is the first place it tries
+        mounts = {mount.mount_path: mount for mount in container.volume_mounts}
+        assert set(mounts) == {HELPER, "/tmp"}
+        # The binary, read-only: the application cannot replace it.
+        assert mounts[HELPER].name == init_mount.name and mounts[HELPER].read_only
+        # Its own /tmp, where the binary unpacks itself.
+        assert mounts["/tmp"].name != init_mount.name and not mounts["/tmp"].read_only
+        tmp = volumes[mounts["/tmp"].name].empty_dir
+        assert tmp is not None and tmp.medium == "Memory" and tmp.size_limit
 
     assert spec.share_process_namespace is not True  # secrets-init must be PID 1
     if workload.kind == "Job":
@@ -91,6 +95,27 @@ def test_runs_unprivileged(workload: Manifest) -> None:
         assert context.read_only_root_filesystem is True
         assert context.capabilities.drop == ["ALL"]
         assert container.resources.limits["memory"]
+
+
+@pytest.mark.parametrize(
+    "workload",
+    workloads(load_dir(EKS)) + workloads(load_dir(GKE)),
+    ids=lambda workload: f"{workload.path.parent.name}/{workload.path.name}",
+)
+def test_memory_limits_hold_what_lands_in_memory_backed_volumes(workload: Manifest) -> None:
+    """A tmpfs page is charged to the container that wrote it: the copy, the unpacked tree."""
+    from kubernetes.utils import parse_quantity
+
+    spec = pod_spec(workload)
+    volumes = {volume.name: volume.empty_dir for volume in spec.volumes}
+    for container in [*spec.init_containers, *spec.containers]:
+        writable = [volumes[m.name] for m in container.volume_mounts if not m.read_only]
+        in_memory = sum(
+            parse_quantity(d.size_limit) for d in writable if d is not None and d.medium == "Memory"
+        )
+        room_for_the_processes = 32 * 2**20
+        limit = parse_quantity(container.resources.limits["memory"])
+        assert limit >= in_memory + room_for_the_processes, container.name
 
 
 def _service_account(directory: Any, workload: Manifest) -> Manifest:
