@@ -24,10 +24,10 @@ COPY . .
 RUN rm -rf dist build && ./scripts/build-binary
 
 # Any non-root uid works; 65532 is the usual "nonroot" of distroless images.
-# The binary unpacks itself on first start into the first writable directory
-# that allows executables; this image has none of its own, so give it one:
-# a volume (SECRETS_INIT_CACHE=/helper/bin in the Kubernetes examples) or a
-# tmpfs mounted with exec at /tmp.
+# To run a program, the binary unpacks itself on first start into the first
+# writable directory that allows executables; this image has none of its own,
+# so give it one: a tmpfs mounted with exec at /tmp, or a volume named by
+# SECRETS_INIT_CACHE. `copy DIR` unpacks nothing and needs only DIR.
 FROM scratch AS prebuilt
 COPY --chmod=0755 dist/secrets-init /secrets-init
 USER 65532:65532

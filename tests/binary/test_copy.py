@@ -68,7 +68,7 @@ def python_cli(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProc
 
 @pytest.mark.parametrize("proc", [True, False], ids=["proc", "no-proc"])
 @pytest.mark.parametrize(
-    "env", [{}, {"SECRETS_INIT_CACHE": f"/{VOLUME}"}], ids=["default", "old-manifest-cache"]
+    "env", [{}, {"SECRETS_INIT_CACHE": f"/{VOLUME}"}], ids=["default", "cache-set"]
 )
 def test_copy_needs_no_writable_directory_but_the_destination(
     pod: Pod, proc: bool, env: dict[str, str]
@@ -80,8 +80,8 @@ def test_copy_needs_no_writable_directory_but_the_destination(
     assert done.returncode == 0, done.stderr
     assert done.stderr == f"secrets-init: info: copied to /{VOLUME}/secrets-init\n"
     assert done.stdout == ""
-    # Only the copy: no temporary file left, no unpacked tree (even where SECRETS_INIT_CACHE
-    # points, as manifests written for earlier versions set it), none anywhere in the root.
+    # Only the copy: no temporary file left, no unpacked tree (not even where
+    # SECRETS_INIT_CACHE points), none anywhere in the root.
     assert os.listdir(pod.volume) == ["secrets-init"]
     assert list(pod.root.path.rglob(".secrets-init-*")) == []
     copied = pod.volume / "secrets-init"
