@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 # The single-file launcher passes its own path here: the bootloader's
 # sys.executable is only a file in the unpacked cache, not what users ran.
@@ -27,16 +28,24 @@ def running_executable() -> str:
 def copy_self(dest_dir: str) -> str:
     source = running_executable()
     target = os.path.join(dest_dir, "secrets-init")
-    staging = f"{target}.tmp-{os.getpid()}"
+    # Unique per attempt: a restarted initContainer gets the same pid again.
+    staging = f"{target}.tmp-{os.getpid()}-{time.monotonic_ns()}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     with open(source, "rb") as reader:
-        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o755)
+        fd = os.open(staging, flags, 0o755)
         try:
             while chunk := reader.read(1 << 20):
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view) :]
             os.fchmod(fd, 0o755)
-        finally:
+            os.fsync(fd)
             os.close(fd)
-    os.rename(staging, target)
+            fd = -1
+            os.rename(staging, target)
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            os.unlink(staging)
+            raise
     return target
