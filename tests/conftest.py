@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,22 @@ def clean_env(**extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+@dataclass
+class Observed:
+    """One run of secrets-init: its status and output, and what its program saw."""
+
+    returncode: int
+    seen: dict[str, str | None] | None  # the program's view of the variables; None: never ran
+    stdout: str
+    stderr: str
+
+    @property
+    def errors(self) -> list[str]:
+        """secrets-init's error lines, without the `secrets-init: error: ` prefix."""
+        prefix = "secrets-init: error: "
+        return [line[len(prefix) :] for line in self.stderr.splitlines() if line.startswith(prefix)]
 
 
 _UNSHARE_OK: bool | None = None

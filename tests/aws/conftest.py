@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.aws.emulator import ACCOUNT, DUMMY_CREDENTIALS, LatencyProxy, start_moto
-from tests.conftest import clean_env, secrets_init_argv
+from tests.conftest import Observed, clean_env, secrets_init_argv
 
 # The child program: prints the named variables as JSON (null when unset).
 SHOW = "import json, os, sys; json.dump({k: os.environ.get(k) for k in sys.argv[1:]}, sys.stdout)"
@@ -110,27 +110,13 @@ def aws_env(endpoint: str, **extra: str) -> dict[str, str]:
     )
 
 
-@dataclass
-class Result:
-    returncode: int
-    seen: dict[str, str | None] | None  # what the program saw; None if it never ran
-    stdout: str
-    stderr: str
-
-    @property
-    def errors(self) -> list[str]:
-        """secrets-init's error lines, without the 'secrets-init: error: ' prefix."""
-        mark = "secrets-init: error: "
-        return [line[len(mark) :] for line in self.stderr.splitlines() if line.startswith(mark)]
-
-
 def run(
     env: dict[str, str],
     show: Sequence[str] = (),
     args: Sequence[str] = (),
     command: Sequence[str] | None = None,
     timeout: float = 60,
-) -> Result:
+) -> Observed:
     """Run secrets-init with `env`; by default the program prints the variables `show`."""
     program = [sys.executable, "-c", SHOW, *show] if command is None else list(command)
     done = subprocess.run(
@@ -142,4 +128,4 @@ def run(
         check=False,
     )
     seen = json.loads(done.stdout) if command is None and done.stdout.strip() else None
-    return Result(done.returncode, seen, done.stdout, done.stderr)
+    return Observed(done.returncode, seen, done.stdout, done.stderr)

@@ -9,12 +9,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env, secrets_init_argv
+from tests.conftest import Observed, clean_env, secrets_init_argv
 from tests.google.fake_secretmanager import FakeMetadataServer, FakeSecretManager
 
 PROJECT = "my-project"
@@ -26,20 +25,6 @@ _SHOW_ENV = (
     "seen = {name: os.environ.get(name) for name in sys.argv[2:]}\n"
     "open(sys.argv[1], 'w').write(json.dumps(seen))\n"
 )
-
-
-@dataclass
-class Outcome:
-    returncode: int
-    env: dict[str, str | None] | None  # what the program saw; None when it never ran
-    stdout: str
-    stderr: str
-
-    @property
-    def errors(self) -> list[str]:
-        """secrets-init's error lines, without the `secrets-init: error: ` prefix."""
-        prefix = "secrets-init: error: "
-        return [line[len(prefix) :] for line in self.stderr.splitlines() if line.startswith(prefix)]
 
 
 @pytest.fixture
@@ -91,7 +76,7 @@ def run_secrets_init(
     options: Sequence[str] = (),
     env: dict[str, str] | None = None,
     timeout: float = 60,
-) -> Outcome:
+) -> Observed:
     """Run secrets-init as a real process with `variables` set; report what its program saw."""
     full_env = dict(env) if env is not None else clean_env(HOME=str(tmp_path))
     if fake is not None:
@@ -106,7 +91,7 @@ def run_secrets_init(
         argv, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
     )
     program_env = json.loads(seen.read_text()) if seen.exists() else None
-    return Outcome(done.returncode, program_env, done.stdout, done.stderr)
+    return Observed(done.returncode, program_env, done.stdout, done.stderr)
 
 
 class TokenServer:

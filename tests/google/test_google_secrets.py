@@ -45,7 +45,7 @@ def test_full_names_latest_and_numbered_versions(tmp_path: Path, fake: FakeSecre
         fake=fake,
     )
     assert outcome.returncode == 0, outcome.stderr
-    assert outcome.env == {
+    assert outcome.seen == {
         "DEFAULT": "second",
         "LATEST": "second",
         "FIRST": "first",
@@ -58,7 +58,7 @@ def test_project_number_and_unicode_payload(tmp_path: Path, fake: FakeSecretMana
     outcome = run_secrets_init(
         tmp_path, {"T": "gcp:secretmanager:projects/123456789012/secrets/token_2"}, fake=fake
     )
-    assert outcome.env == {"T": "pässwörd ✓ \t with spaces"}
+    assert outcome.seen == {"T": "pässwörd ✓ \t with spaces"}
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_short_names_take_the_configured_project(
         env=env,
     )
     assert outcome.returncode == 0, outcome.stderr
-    assert outcome.env == {"KEY": "v2", "OLD": "v1"}
+    assert outcome.seen == {"KEY": "v2", "OLD": "v1"}
 
 
 def test_short_name_project_from_the_metadata_server(
@@ -101,7 +101,7 @@ def test_short_name_project_from_the_metadata_server(
     env = clean_env(HOME=str(tmp_path), GCE_METADATA_HOST=metadata_server.address)
     outcome = run_secrets_init(tmp_path, {"KEY": "gcp:secretmanager:api-key"}, fake=fake, env=env)
     assert outcome.returncode == 0, outcome.stderr
-    assert outcome.env == {"KEY": "from metadata project"}
+    assert outcome.seen == {"KEY": "from metadata project"}
     assert metadata_server.hits == 1
 
 
@@ -117,7 +117,7 @@ def test_short_name_without_any_project_says_what_to_set(
         env=env,
     )
     assert outcome.returncode == 1
-    assert outcome.env is None
+    assert outcome.seen is None
     assert outcome.errors[0] == f"KEY: gcp:secretmanager:api-key: {google_secrets.NO_PROJECT}"
     assert (
         "--google-project, SECRETS_INIT_GOOGLE_PROJECT or GOOGLE_CLOUD_PROJECT" in outcome.errors[0]
@@ -152,7 +152,7 @@ def test_regional_secret_uses_its_location(tmp_path: Path, fake: FakeSecretManag
         fake=fake,
     )
     assert outcome.returncode == 0, outcome.stderr
-    assert outcome.env == {
+    assert outcome.seen == {
         "GLOBAL": "global copy",
         "REGIONAL": "regional v2",
         "REGIONAL_V1": "regional copy",
@@ -175,7 +175,7 @@ def test_json_keys(tmp_path: Path, fake: FakeSecretManager) -> None:
         options=["--google-project", PROJECT],
     )
     assert outcome.returncode == 0, outcome.stderr
-    assert outcome.env == {"USER": "admin", "PORT": "5432", "TLS": '{"on":true}', "EMPTY": ""}
+    assert outcome.seen == {"USER": "admin", "PORT": "5432", "TLS": '{"on":true}', "EMPTY": ""}
     assert fake.calls == 2  # latest and version 1: the keys share one fetch each
 
 
@@ -186,7 +186,7 @@ def test_missing_json_key_and_non_json_secret(tmp_path: Path, fake: FakeSecretMa
         tmp_path, {"A": f"{FULL}/db#nope", "B": f"{FULL}/plain#user"}, fake=fake
     )
     assert outcome.returncode == 1
-    assert outcome.env is None
+    assert outcome.seen is None
     assert outcome.errors[:2] == [
         f"A: {FULL}/db#nope: JSON key 'nope' not found in the secret",
         f"B: {FULL}/plain#user: secret is not a JSON object, so it has no key 'user'",
@@ -228,7 +228,7 @@ def test_each_failure_is_one_clear_line(
     reference, cause = FAILURES[variable]
     outcome = run_secrets_init(tmp_path, {variable: reference, "FINE": f"{FULL}/ok"}, fake=fake)
     assert outcome.returncode == 1
-    assert outcome.env is None
+    assert outcome.seen is None
     assert outcome.errors == [
         f"{variable}: {reference}: {cause}",
         "1 of 2 secret references failed; not starting the program",
@@ -245,7 +245,7 @@ def test_all_failures_reported_one_line_per_variable(
     variables["AFTER"] = f"{FULL}/gone/versions/2"
     outcome = run_secrets_init(tmp_path, variables, fake=fake)
     assert outcome.returncode == 1
-    assert outcome.env is None
+    assert outcome.seen is None
     expected = sorted(f"{name}: {ref}: {cause}" for name, (ref, cause) in FAILURES.items())
     assert sorted(outcome.errors[:-1]) == expected
     assert outcome.errors[-1] == "6 of 8 secret references failed; not starting the program"
@@ -257,7 +257,7 @@ def test_payload_without_checksum_is_accepted(tmp_path: Path, fake: FakeSecretMa
     fake.add_secret(PROJECT, "zero", "", crc=True)  # crc32c of nothing is 0: present, and right
     outcome = run_secrets_init(tmp_path, {"OLD": f"{FULL}/old", "ZERO": f"{FULL}/zero"}, fake=fake)
     assert outcome.returncode == 0, outcome.stderr
-    assert outcome.env == {"OLD": "no crc field", "ZERO": ""}
+    assert outcome.seen == {"OLD": "no crc field", "ZERO": ""}
 
 
 @pytest.mark.parametrize(
@@ -274,7 +274,7 @@ def test_binary_payload_is_refused_for_environment(
     fake.add_secret(PROJECT, "blob", payload)
     outcome = run_secrets_init(tmp_path, {"BLOB": f"{FULL}/blob"}, fake=fake)
     assert outcome.returncode == 1
-    assert outcome.env is None
+    assert outcome.seen is None
     assert outcome.errors[0] == f"BLOB: {FULL}/blob: {cause}"
     assert "s3cr3t" not in outcome.stderr + outcome.stdout
 
@@ -287,7 +287,7 @@ def test_binary_payload_can_go_to_a_file(tmp_path: Path, fake: FakeSecretManager
         tmp_path, {"BLOB_FILE": f"{FULL}/blob?destination={target}"}, fake=fake
     )
     assert outcome.returncode == 0, outcome.stderr
-    assert outcome.env == {"BLOB_FILE": str(target)}
+    assert outcome.seen == {"BLOB_FILE": str(target)}
     assert target.read_bytes() == payload
 
 
@@ -307,7 +307,7 @@ def test_transient_errors_are_retried(
     fake.fail_next(code, 2)
     outcome = run_secrets_init(tmp_path, {"FLAKY": f"{FULL}/flaky"}, fake=fake)
     assert outcome.returncode == 0, outcome.stderr
-    assert outcome.env == {"FLAKY": "made it"}
+    assert outcome.seen == {"FLAKY": "made it"}
     assert fake.calls == 3
 
 
@@ -320,7 +320,7 @@ def test_persistent_unavailable_ends_within_the_timeout(
         tmp_path, {"DOWN": f"{FULL}/down"}, fake=fake, options=["--timeout", "3"], timeout=20
     )
     assert outcome.returncode == 1
-    assert outcome.env is None
+    assert outcome.seen is None
     assert len(outcome.errors) == 2
     attempts = fake.calls
     assert attempts > 1  # retried, then gave up before the deadline with its own words
@@ -335,7 +335,7 @@ def test_nothing_listening_is_unavailable_not_a_hang(tmp_path: Path) -> None:
         tmp_path, {"X": f"{FULL}/x"}, options=["--timeout", "2"], env=env, timeout=20
     )
     assert outcome.returncode == 1
-    assert outcome.env is None
+    assert outcome.seen is None
     assert outcome.errors[0].startswith(f"X: {FULL}/x: service unavailable after ")
 
 
@@ -346,7 +346,7 @@ def test_slow_server_ends_at_the_timeout(tmp_path: Path, fake: FakeSecretManager
         tmp_path, {"SLOW": f"{FULL}/slow"}, fake=fake, options=["--timeout", "1"], timeout=20
     )
     assert outcome.returncode == 1
-    assert outcome.env is None
+    assert outcome.seen is None
     assert outcome.errors[0] == f"SLOW: {FULL}/slow: timed out after 1s"
 
 
@@ -365,11 +365,14 @@ def test_identical_references_are_fetched_once(tmp_path: Path, fake: FakeSecretM
         options=["--google-project", PROJECT],
     )
     assert outcome.returncode == 0, outcome.stderr
-    assert outcome.env is not None
+    assert outcome.seen is not None
     assert (
-        outcome.env["ONE"] == outcome.env["TWO"] == outcome.env["THREE"] == '{"a": "1", "b": "2"}'
+        outcome.seen["ONE"]
+        == outcome.seen["TWO"]
+        == outcome.seen["THREE"]
+        == '{"a": "1", "b": "2"}'
     )
-    assert (outcome.env["SHORT"], outcome.env["KEY"]) == ("1", "2")
+    assert (outcome.seen["SHORT"], outcome.seen["KEY"]) == ("1", "2")
     assert fake.requests == [f"projects/{PROJECT}/secrets/shared/versions/latest"]
 
 
@@ -383,7 +386,7 @@ def test_distinct_references_are_fetched_concurrently(
     fake.delay = 0.3
     outcome = run_secrets_init(tmp_path, variables, fake=fake)
     assert outcome.returncode == 0, outcome.stderr
-    assert outcome.env == {f"S{number}": f"value {number}" for number in range(20)}
+    assert outcome.seen == {f"S{number}": f"value {number}" for number in range(20)}
     assert fake.calls == 20
     assert fake.max_in_flight > 1
 
@@ -440,7 +443,7 @@ def test_malformed_references_name_the_variable(
     fake.add_secret(PROJECT, "x", "s3cr3t")
     outcome = run_secrets_init(tmp_path, {"BAD": reference, "GOOD": f"{FULL}/x"}, fake=fake)
     assert outcome.returncode == 1
-    assert outcome.env is None
+    assert outcome.seen is None
     assert outcome.errors[0] == f"BAD: {reference}: malformed google reference: {cause}"
     assert fake.calls == 0  # refused before the fork: nothing fetched at all
 
@@ -450,7 +453,7 @@ def test_no_credentials_is_a_clear_error(tmp_path: Path) -> None:
         tmp_path, {"X": f"{FULL}/x", "Y": f"{FULL}/y"}, env=offline_env(tmp_path), timeout=30
     )
     assert outcome.returncode == 1
-    assert outcome.env is None
+    assert outcome.seen is None
     assert outcome.errors == [
         f"X: {FULL}/x: {google_secrets.NO_CREDENTIALS}",
         f"Y: {FULL}/y: {google_secrets.NO_CREDENTIALS}",
@@ -503,7 +506,7 @@ def test_real_endpoint_with_credentials(
         timeout=30,
     )
     assert outcome.returncode == 1
-    assert outcome.env is None
+    assert outcome.seen is None
     assert outcome.errors[0].startswith(f"A: {prefix}/a: service unavailable after ")
     assert token_server.hits == 1
     assert connect_recorder.targets
@@ -551,7 +554,7 @@ def test_credentials_lookup_that_hangs_ends_at_the_timeout(tmp_path: Path) -> No
             tmp_path, {"X": f"{FULL}/x"}, env=env, options=["--timeout", "1"], timeout=30
         )
     assert outcome.returncode == 1
-    assert outcome.env is None
+    assert outcome.seen is None
     assert outcome.errors[0] == (
         f"X: {FULL}/x: timed out after 1s while looking for Google credentials"
     )
