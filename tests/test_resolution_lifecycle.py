@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -42,15 +41,13 @@ def test_stop_signal_during_resolution_exits_without_starting(
     gsm: FakeSecretManager, tmp_path: Path, pid1: bool, number: int
 ) -> None:
     gsm.add_secret("proj-1", "slow", b"v")
-    gsm.delay = 5.0
+    gsm.delay = 120.0  # the answer never comes in time: only the signal can end this run
     marker = tmp_path / "started"
     proc, init = start(gsm, ["touch", str(marker)], pid1)
     wait_for(lambda: gsm.calls > 0, timeout=20, what="the fetch to begin")
-    began = time.monotonic()
     os.kill(init, number)
-    _, err = proc.communicate(timeout=20)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + number
-    assert time.monotonic() - began < 4.0, "did not stop resolving"  # well under the 5 s delay
     assert not marker.exists()
     assert "not starting the program" in err
 
@@ -72,15 +69,13 @@ def test_timeout_ends_a_hung_resolution_with_a_clear_error(
     gsm: FakeSecretManager, tmp_path: Path
 ) -> None:
     gsm.add_secret("proj-1", "slow", b"v")
-    gsm.delay = 10.0
+    gsm.delay = 120.0  # only --timeout can end this run before the subprocess guard does
     marker = tmp_path / "started"
     argv = [*secrets_init_argv(), "--timeout", "1", "--", "touch", str(marker)]
-    began = time.monotonic()
     result = subprocess.run(
-        argv, env=gsm_env(gsm, SLOW=REF), capture_output=True, text=True, timeout=30
+        argv, env=gsm_env(gsm, SLOW=REF), capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 1
-    assert time.monotonic() - began < 8.0
     assert not marker.exists()
     assert result.stderr.startswith(f"secrets-init: error: SLOW: {REF}: ")
     assert "time" in result.stderr.splitlines()[0]

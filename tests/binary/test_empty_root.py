@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -151,7 +150,6 @@ def is_secrets_init(pids: list[int]) -> bool:
 
 def test_a_term_sent_as_soon_as_it_starts_is_not_lost(empty_root: EmptyRoot) -> None:
     """Sent while the launcher unpacks or Python starts, a TERM must still end the run."""
-    started = time.monotonic()
     process = empty_root.start(["/secrets-init", "--", "/bin/sh", "-c", TRAPPER])
     try:
         wait_for(lambda: is_secrets_init(children_of(process.pid)), what="secrets-init as PID 1")
@@ -162,7 +160,6 @@ def test_a_term_sent_as_soon_as_it_starts_is_not_lost(empty_root: EmptyRoot) -> 
         process.wait()
     # Either the TERM arrived while still starting (128+15) or the trap saw it (7).
     assert process.returncode in (143, 7)
-    assert time.monotonic() - started < 20
 
 
 def test_it_finds_itself_from_a_relative_path(empty_root: EmptyRoot) -> None:
