@@ -18,7 +18,6 @@ Why this is more than `boto3.client(...)`:
 from __future__ import annotations
 
 import queue
-import random
 import threading
 import time
 from collections import Counter
@@ -26,14 +25,10 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from secrets_init import providers
+from secrets_init.providers import backoff
 
 # Calls in flight at once per provider, and HTTP connections kept per client.
 WORKERS = 16
-# Pauses between attempts double from _FIRST_PAUSE up to _LONGEST_PAUSE; each
-# is jittered between half and all of that, so that a fleet of containers
-# throttled together spreads out.
-_FIRST_PAUSE = 0.1
-_LONGEST_PAUSE = 5.0
 _MAX_ATTEMPTS = 10  # throttling and 5xx, as long as the deadline allows
 _MAX_CONNECT_ATTEMPTS = 3  # a refused connection rarely heals within seconds
 _CONNECT_TIMEOUT = 5.0
@@ -314,7 +309,7 @@ class Run:
                     last += " (connection timed out)"
             except exceptions.BotoCoreError as error:
                 raise CallFailed(_sdk_cause(error, subject, api), GLOBAL) from None
-            pause = _pause(attempt)
+            pause = backoff.pause(attempt)
             if attempt >= limit or time.monotonic() + pause >= self.deadline:
                 raise CallFailed(last, GLOBAL)
             self.debug(f"{api} in {region}: {reason}, retrying in {pause:.2f}s")
@@ -335,11 +330,6 @@ def _sdk_cause(error: Exception, subject: str, api: str) -> str:
     if isinstance(error, exceptions.ParamValidationError):
         return f"the {subject} name is not valid for {api}"
     return f"AWS SDK error {type(error).__name__}"
-
-
-def _pause(attempt: int) -> float:
-    ceiling = min(_LONGEST_PAUSE, _FIRST_PAUSE * 2 ** (attempt - 1))
-    return random.uniform(ceiling / 2, ceiling)
 
 
 def _snake(api: str) -> str:

@@ -49,10 +49,6 @@ _DOMAIN_CHARS = frozenset(_LOWER + _DIGITS + "-.")
 
 # Calls in flight at once; each is one HTTP/2 stream on a shared channel.
 _WORKERS = 32
-# Backoff between attempts: doubles from _FIRST_PAUSE up to _LONGEST_PAUSE,
-# each pause jittered so that many containers starting together spread out.
-_FIRST_PAUSE = 0.1
-_LONGEST_PAUSE = 5.0
 # The metadata server answers in milliseconds on GCE; anywhere else it is
 # absent, and a short wait keeps that from eating the whole --timeout.
 _METADATA_TIMEOUT = 2.0
@@ -371,6 +367,8 @@ class _Run:
         return project, None
 
     def _access(self, client: Any, name: str) -> bytes | providers.Failure:
+        from secrets_init.providers import backoff  # imports random: child only
+
         retryable = {
             self.grpc.StatusCode.UNAVAILABLE: "service unavailable",
             self.grpc.StatusCode.RESOURCE_EXHAUSTED: "quota exhausted (RESOURCE_EXHAUSTED)",
@@ -392,7 +390,7 @@ class _Run:
                     return providers.Failure(_cause(code, error))
                 if time.monotonic() >= self.deadline - 0.01:
                     return providers.Failure(self.timed_out)
-                pause = _pause(attempt)
+                pause = backoff.pause(attempt)
                 if time.monotonic() + pause >= self.deadline:
                     return providers.Failure(f"{retryable[code]} after {attempt} attempts")
                 time.sleep(pause)
@@ -403,14 +401,6 @@ class _Run:
                     f"Google Secret Manager call failed ({type(error).__name__})"
                 )
             return _checked_payload(response)
-
-
-def _pause(attempt: int) -> float:
-    """Exponential backoff with jitter: half fixed, half random."""
-    import random
-
-    ceiling = min(_LONGEST_PAUSE, _FIRST_PAUSE * 2.0 ** (attempt - 1))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 def _cause(code: Any, error: Any) -> str:
