@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 # Every provider prefix starts with one of these (tests/test_references.py checks it).
 SCHEMES = (b"arn:", b"gcp:")
-_TEMPFILE = b"?destination=tempfile"
+_TEMPFILE = b"?destination=tempfile"  # references.DESTINATION_MARK + references.TEMPFILE
 
 
 def has_references(environ: Mapping[bytes, bytes]) -> bool:

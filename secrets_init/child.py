@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from secrets_init.config import Settings
     from secrets_init.log import Logger
+    from secrets_init.references import ResolutionError
 
 # Variables a frozen build's bootloader adds for itself; the program must not
 # inherit them. The launcher keeps the user's own LD_LIBRARY_PATH aside in
@@ -73,26 +74,26 @@ def _resolved_environment(
 
     found, malformed = references.scan(environ, settings.provider)
     if malformed:
-        for error in malformed:
-            log.error(str(error))
-        log.error("malformed secret references; not starting the program")
-        os._exit(1)
+        _refuse(malformed, "malformed secret references", log)
     if not found:
         return environ
     started = time.monotonic()
     environ, errors = environment.resolve(environ, found, settings, private_dir, log)
     if errors:
-        for error in errors:
-            log.error(str(error))
-        log.error(
-            f"{len(errors)} of {len(found)} secret references failed; not starting the program"
-        )
-        os._exit(1)
+        _refuse(errors, f"{len(errors)} of {len(found)} secret references failed", log)
     elapsed_ms = (time.monotonic() - started) * 1000
     log.info(f"resolved {len(found)} secret references in {elapsed_ms:.0f} ms")
     for reference in found:
         log.debug(f"{reference.variable}: resolved {reference.text} via {reference.provider}")
     return environ
+
+
+def _refuse(errors: Sequence[ResolutionError], summary: str, log: Logger) -> NoReturn:
+    """One line per failed variable, then a summary; the program is never started."""
+    for error in errors:
+        log.error(str(error))
+    log.error(f"{summary}; not starting the program")
+    os._exit(1)
 
 
 def scrub_frozen_variables(environ: dict[bytes, bytes]) -> dict[bytes, bytes]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from secrets_init import files, providers, resolver, values
 from secrets_init.config import Settings
 from secrets_init.log import Logger
-from secrets_init.references import Reference, ResolutionError
+from secrets_init.references import TEMPFILE, Reference, ResolutionError
 from secrets_init.resolver import Resolved
 
 _ENCODING = ("utf-8", "surrogateescape")
@@ -107,7 +107,7 @@ def build(
 def _to_file(item: Resolved, private_dir: str | None, write_files: bool) -> bytes:
     destination = item.reference.destination
     assert destination is not None
-    if destination == "tempfile":
+    if destination == TEMPFILE:
         if private_dir is None:
             raise files.FileProblem("no private directory for tempfile destinations")
         path = (
@@ -115,7 +115,9 @@ def _to_file(item: Resolved, private_dir: str | None, write_files: bool) -> byte
             if write_files
             else private_dir
         )
+    elif write_files:
+        path = files.write_destination(destination, item.value)
     else:
         files.check_destination(destination)
-        path = files.write_destination(destination, item.value) if write_files else destination
+        path = destination
     return path.encode(*_ENCODING)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
-from secrets_init import providers
+from secrets_init import candidates, providers
 
 DESTINATION_MARK = "?destination="
 TEMPFILE = "tempfile"
@@ -60,7 +60,7 @@ def scan(
     malformed: list[ResolutionError] = []
     for raw_name in sorted(environ):
         raw_value = environ[raw_name]
-        if not raw_value.startswith((b"arn:", b"gcp:")):
+        if not raw_value.startswith(candidates.SCHEMES):
             continue
         try:
             value = raw_value.decode("utf-8")
