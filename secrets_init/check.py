@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from secrets_init import environment, references
+from secrets_init import environment, exits, references
 from secrets_init.config import Settings
 from secrets_init.log import Logger
 from secrets_init.references import ResolutionError
@@ -23,7 +23,7 @@ def run_check(settings: Settings, private_dir: str | None, log: Logger) -> int:
         log.error(str(problem))
     if malformed:
         sys.stdout.flush()
-        return 1
+        return exits.ERROR
     _, errors = environment.resolve(environ, found, settings, private_dir, log, dry_run=True)
     failed: dict[str, ResolutionError] = {e.variable: e for e in errors}
     for reference in found:
@@ -31,4 +31,4 @@ def run_check(settings: Settings, private_dir: str | None, log: Logger) -> int:
         status = "ok" if error is None else f"error: {error.cause}"
         sys.stdout.write(f"{reference.variable} {reference.provider} {reference.text} {status}\n")
     sys.stdout.flush()
-    return 1 if failed else 0
+    return exits.ERROR if failed else exits.OK

@@ -4,7 +4,7 @@ It makes itself a session leader (so the supervisor can signal its whole
 process group), takes the terminal if stdin is one, resolves the secrets
 (the only place SDKs are ever imported), and execs the program with the new
 environment. Every exit path before exec is a plain `os._exit()` with a
-status the supervisor passes on: 1 for secrets, 126/127 for exec problems.
+status the supervisor passes on (see `secrets_init.exits`).
 The secret values and the SDKs' memory vanish with the exec.
 """
 
@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from secrets_init import candidates, signals
+from secrets_init import candidates, exits, signals
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms at start-up
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def become_program(settings: Settings, private_dir: str | None, log: Logger) -> 
         _exec(settings.command, environ, log)
     except BaseException as error:  # noqa: BLE001 - last resort before os._exit
         log.error(f"internal error before starting the program: {type(error).__name__}")
-        os._exit(1)
+        os._exit(exits.ERROR)
 
 
 def _take_terminal(log: Logger) -> None:
@@ -93,7 +93,7 @@ def _refuse(errors: Sequence[ResolutionError], summary: str, log: Logger) -> NoR
     for error in errors:
         log.error(str(error))
     log.error(f"{summary}; not starting the program")
-    os._exit(1)
+    os._exit(exits.ERROR)
 
 
 def scrub_frozen_variables(environ: dict[bytes, bytes]) -> dict[bytes, bytes]:
@@ -115,4 +115,4 @@ def _exec(command: Sequence[str], environ: dict[bytes, bytes], log: Logger) -> N
         not_found = error.errno in (errno.ENOENT, errno.ENOTDIR)
         reason = "command not found" if not_found else f"cannot execute: {error.strerror}"
         log.error(f"{command[0]}: {reason}")
-        os._exit(127 if not_found else 126)
+        os._exit(exits.NOT_FOUND if not_found else exits.CANNOT_EXECUTE)

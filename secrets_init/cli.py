@@ -1,8 +1,6 @@
 """Entry point: signals first, then settings, then one of run / check / copy.
 
-Exit statuses: the program's own status (128+N if a signal N killed it);
-1 when a secret cannot be resolved (the program is not started); 2 for a
-usage error; 126/127 when the program cannot be executed / is not found.
+The exit statuses are listed, with their reasons, in `secrets_init.exits`.
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from secrets_init import signals
 # being fetched must not be lost.
 _INBOX = signals.SignalInbox()
 
-from secrets_init import __version__, candidates, config  # noqa: E402
+from secrets_init import __version__, candidates, config, exits  # noqa: E402
 from secrets_init.log import Logger  # noqa: E402
 
 
@@ -25,13 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = _main(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:
-        status = 130
+        status = exits.killed_by(signals.SIGINT)
     except BaseException as error:
         if isinstance(error, SystemExit):
             raise
         # No traceback: its frames could show locals holding secret values.
         Logger().error(f"internal error: {type(error).__name__}")
-        status = 1
+        status = exits.ERROR
     # Straight out, without interpreter finalization: tearing down every module
     # costs a few milliseconds at each container stop and frees nothing the
     # kernel would not. Files are closed by then; only stdio needs a flush.
@@ -49,13 +47,13 @@ def _main(argv: list[str]) -> int:
         settings = config.parse(argv, os.environ)
     except config.UsageError as error:
         sys.stderr.write(f"secrets-init: {error}\n{config.USAGE}")
-        return 2
+        return exits.USAGE
     if settings.action == "help":
-        sys.stdout.write(config.HELP)
-        return 0
+        sys.stdout.write(config.help_text())
+        return exits.OK
     if settings.action == "version":
         sys.stdout.write(version_text())
-        return 0
+        return exits.OK
     log = Logger(settings.log_level, settings.log_format)
     if settings.action == "copy":
         return _copy(settings, log)
@@ -68,7 +66,7 @@ def _main(argv: list[str]) -> int:
                 private_dir = files.make_private_dir(files.choose_base(settings.secrets_dir))
             except files.FileProblem as problem:
                 log.error(str(problem))
-                return 1
+                return exits.ERROR
         if settings.action == "check":
             from secrets_init.check import run_check
 
@@ -88,9 +86,9 @@ def _copy(settings: config.Settings, log: Logger) -> int:
         target = copy_self(settings.copy_dest)
     except OSError as error:
         log.error(f"copy to {settings.copy_dest}: {error.strerror or error}")
-        return 1
+        return exits.ERROR
     log.info(f"copied to {target}")
-    return 0
+    return exits.OK
 
 
 def _run(settings: config.Settings, private_dir: str | None, log: Logger) -> int:

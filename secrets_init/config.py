@@ -1,9 +1,11 @@
 """Command line and `SECRETS_INIT_*` environment, turned into one `Settings` value.
 
-Hand-written rather than argparse: this runs on every container start, and the
-option set is small and fixed. Every option has an environment twin
-(`--log-level` is `SECRETS_INIT_LOG_LEVEL`); a flag on the command line wins.
-`--check` deliberately has no twin, so a container can never get stuck in it.
+Every option is declared once, in `OPTIONS`: its flag, environment twin,
+default and help come from that one row, and both parsing and `--help` read
+it. Hand-written rather than argparse: this runs on every container start, and
+the option set is small and fixed. A flag on the command line wins over its
+twin. `--check` deliberately has no twin, so a container can never get stuck
+in it.
 """
 
 from __future__ import annotations
@@ -18,9 +20,7 @@ usage: secrets-init [OPTIONS] [--] COMMAND [ARG...]
        secrets-init --version | --help
 """
 
-HELP = (
-    USAGE
-    + """
+_ABOUT = """
 Resolve cloud secret references in the environment (AWS Secrets Manager and
 SSM Parameter Store ARNs, gcp:secretmanager: names), then run COMMAND with the
 resolved environment as a child, forward signals to it, reap zombies, and exit
@@ -28,55 +28,201 @@ with its status.
 
 options (each also settable as SECRETS_INIT_<NAME>, e.g. SECRETS_INIT_LOG_LEVEL;
 the command line wins):
-  --log-level {debug,info,warning,error}   log verbosity on stderr (default info)
-  --log-format {text,json}                 one text or JSON line per event (default text)
-  --provider {aws,google}                  only resolve this provider's references
-                                           (default: every reference by its prefix)
-  --wait-all                               after COMMAND exits, wait for every descendant
-                                           (default: SIGTERM what is left of its group)
-  --signal-mode {group,child}              forward signals to COMMAND's process group
-                                           or to its pid only (default group)
-  --rewrite SIG:SIG                        rewrite a received signal before forwarding;
-                                           repeatable; env: comma-separated; 0 drops it
-  --timeout SECONDS                        deadline for resolving all secrets (default 30)
-  --expand-json                            a JSON-object secret without a key becomes one
-                                           variable per key (the original tool's behaviour)
-  --google-project PROJECT                 project for short gcp:secretmanager:<secret> names
-  --secrets-dir DIR                        where ?destination=tempfile files go
-                                           (default /dev/shm if writable, else the temp dir)
-  -i, --interactive                        accepted for compatibility (stdin is always passed)
-  --check                                  resolve everything, print one status line per
-                                           reference (never a value), exit 0 or 1; COMMAND
-                                           is not run; no environment twin
-  --version                                print the version and exit
-  -h, --help                               print this help and exit
+"""
 
+_SUBCOMMANDS = """
 subcommands:
   copy DEST_DIR                            copy this executable to DEST_DIR/secrets-init
                                            (mode 0755), for Kubernetes initContainers
 """
+
+# How an option's value is read. FLAG takes none (its twin is a boolean);
+# LIST may repeat on the command line and is comma-separated in its twin.
+FLAG, VALUE, LIST = "flag", "value", "list"
+
+
+class Option:
+    """One row of the option table.
+
+    A plain class, not a dataclass: PID 1 parses the options, and importing
+    `dataclasses` (through `inspect`) would add ~7 ms to every container start.
+    """
+
+    __slots__ = (
+        "choices",
+        "default",
+        "default_help",
+        "flag",
+        "help",
+        "kind",
+        "metavar",
+        "short",
+        "twin",
+    )
+
+    def __init__(
+        self,
+        flag: str,
+        kind: str,
+        help: tuple[str, ...],
+        *,
+        metavar: str = "",
+        choices: tuple[str, ...] = (),
+        default: object = None,
+        default_help: str = "",
+        short: str = "",
+        twin: bool = True,
+    ) -> None:
+        self.flag = flag
+        self.kind = kind
+        self.help = help  # lines as --help prints them, without the default
+        self.metavar = metavar or ("{" + ",".join(choices) + "}" if choices else "")
+        self.choices = choices
+        self.default = default  # the Settings value when neither flag nor twin is given
+        # What --help says the default is, when the value itself does not say it.
+        self.default_help = default_help or (
+            f"{default:g}" if isinstance(default, float) else str(default or "")
+        )
+        self.short = short
+        self.twin = twin
+
+    @property
+    def attribute(self) -> str:
+        """The Settings attribute, and the twin's suffix in upper case."""
+        return self.flag[2:].replace("-", "_")
+
+    @property
+    def variable(self) -> str:
+        return "SECRETS_INIT_" + self.attribute.upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--log-level",
+        VALUE,
+        ("log verbosity on stderr",),
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+    ),
+    Option(
+        "--log-format",
+        VALUE,
+        ("one text or JSON line per event",),
+        choices=("text", "json"),
+        default="text",
+    ),
+    Option(
+        "--provider",
+        VALUE,
+        ("only resolve this provider's references",),
+        choices=("aws", "google"),  # providers.FAMILIES (a test keeps them equal)
+        default_help="every reference by its prefix",
+    ),
+    Option(
+        "--wait-all",
+        FLAG,
+        ("after COMMAND exits, wait for every descendant",),
+        default=False,
+        default_help="SIGTERM what is left of its group",
+    ),
+    Option(
+        "--signal-mode",
+        VALUE,
+        ("forward signals to COMMAND's process group", "or to its pid only"),
+        choices=("group", "child"),
+        default="group",
+    ),
+    Option(
+        "--rewrite",
+        LIST,
+        (
+            "rewrite a received signal before forwarding;",
+            "repeatable; env: comma-separated; 0 drops it",
+        ),
+        metavar="SIG:SIG",
+        default={},
+    ),
+    Option(
+        "--timeout",
+        VALUE,
+        ("deadline for resolving all secrets",),
+        metavar="SECONDS",
+        default=30.0,
+    ),
+    Option(
+        "--expand-json",
+        FLAG,
+        (
+            "a JSON-object secret without a key becomes one",
+            "variable per key (the original tool's behaviour)",
+        ),
+        default=False,
+    ),
+    Option(
+        "--google-project",
+        VALUE,
+        ("project for short gcp:secretmanager:<secret> names",),
+        metavar="PROJECT",
+    ),
+    Option(
+        "--secrets-dir",
+        VALUE,
+        ("where ?destination=tempfile files go",),
+        metavar="DIR",
+        default_help="/dev/shm if writable, else the temp dir",
+    ),
+    Option(
+        "--interactive",
+        FLAG,
+        ("accepted for compatibility (stdin is always passed)",),
+        default=False,
+        short="-i",
+    ),
+    Option(
+        "--check",
+        FLAG,
+        (
+            "resolve everything, print one status line per",
+            "reference (never a value), exit 0 or 1; COMMAND",
+            "is not run; no environment twin",
+        ),
+        twin=False,
+    ),
 )
 
+_BY_FLAG = {name: option for option in OPTIONS for name in (option.flag, option.short) if name}
 _TRUE = frozenset(("1", "true", "yes"))
 _FALSE = frozenset(("0", "false", "no", ""))
-_CHOICES = {
-    "log_level": ("debug", "info", "warning", "error"),
-    "log_format": ("text", "json"),
-    "provider": ("aws", "google"),
-    "signal_mode": ("group", "child"),
-}
-_BOOLEANS = ("wait_all", "interactive", "expand_json")
-_VALUED = ("log_level", "log_format", "provider", "signal_mode", "timeout", "google_project",
-           "secrets_dir", "rewrite")  # fmt: skip
+_HELP_COLUMN = 43
+
+
+def help_text() -> str:
+    """`--help`, built from OPTIONS so that a new option cannot be left out of it."""
+    rows: list[tuple[str, tuple[str, ...]]] = []
+    for option in OPTIONS:
+        left = f"{option.short}, {option.flag}" if option.short else option.flag
+        lines = list(option.help)
+        shown = option.default_help
+        if shown and len(lines[-1]) + len(f" (default {shown})") <= 48:
+            lines[-1] += f" (default {shown})"
+        elif shown:
+            lines.append(f"(default: {shown})")
+        rows.append((f"{left} {option.metavar}".rstrip(), tuple(lines)))
+    rows.append(("--version", ("print the version and exit",)))
+    rows.append(("-h, --help", ("print this help and exit",)))
+    body = []
+    for left, text in rows:
+        body.append(f"  {left:<{_HELP_COLUMN - 2}}{text[0]}")
+        body.extend(" " * _HELP_COLUMN + line for line in text[1:])
+    return USAGE + _ABOUT + "\n".join(body) + "\n" + _SUBCOMMANDS
 
 
 class UsageError(Exception):
-    """Bad command line or SECRETS_INIT_* value; exit status 2."""
+    """Bad command line or SECRETS_INIT_* value; exit status exits.USAGE."""
 
 
 class Settings:
-    """Everything one run needs to know. A plain class, not a dataclass: the
-    `dataclasses` import (through `inspect`) would add ~7 ms to every start."""
+    """Everything one run needs to know. A plain class for the reason given on Option."""
 
     __slots__ = (
         "action",
@@ -95,36 +241,48 @@ class Settings:
         "wait_all",
     )  # fmt: skip
 
+    # The option attributes' types; their defaults come from OPTIONS.
+    log_level: str
+    log_format: str
+    provider: str | None
+    wait_all: bool
+    signal_mode: str
+    rewrite: dict[int, int]
+    timeout: float
+    interactive: bool
+    expand_json: bool
+    google_project: str | None
+    secrets_dir: str | None
+
     def __init__(self) -> None:
         self.action = "run"  # run | check | copy | version | help
         self.command: list[str] = []
         self.copy_dest = ""
-        self.log_level = "info"
-        self.log_format = "text"
-        self.provider: str | None = None
-        self.wait_all = False
-        self.signal_mode = "group"
-        self.rewrite: dict[int, int] = {}
-        self.timeout = 30.0
-        self.interactive = False
-        self.expand_json = False
-        self.google_project: str | None = None
-        self.secrets_dir: str | None = None
+        for option in OPTIONS:
+            if option.twin:  # --check is an action, not a setting
+                default = option.default
+                setattr(
+                    self, option.attribute, dict(default) if isinstance(default, dict) else default
+                )
 
 
 def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
     """Build Settings from the environment, then let the command line override it."""
     settings = Settings()
-    raw: dict[str, str | bool | list[str]] = {}
-    for name in (*_VALUED, *_BOOLEANS):
-        value = environ.get("SECRETS_INIT_" + name.upper())
-        if value is not None:
-            raw[name] = _env_bool(name, value) if name in _BOOLEANS else value
-    if isinstance(raw.get("rewrite"), str):
-        raw["rewrite"] = [part for part in str(raw["rewrite"]).split(",") if part.strip()]
+    raw: dict[Option, str | bool | list[str]] = {}
+    for option in OPTIONS:
+        value = environ.get(option.variable) if option.twin else None
+        if value is None:
+            continue
+        if option.kind == FLAG:
+            raw[option] = _env_bool(option, value)
+        elif option.kind == LIST:
+            raw[option] = [part for part in value.split(",") if part.strip()]
+        else:
+            raw[option] = value
 
     args = list(argv)
-    flag_rewrites: list[str] = []
+    listed: dict[Option, list[str]] = {}
     index = 0
     while index < len(args):
         arg = args[index]
@@ -141,78 +299,78 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
             settings.command = args[index:]
             break
         name, has_value, inline = arg.partition("=")
-        key = name.lstrip("-").replace("-", "_")
         if name in ("-h", "--help"):
             settings.action = "help"
             return settings
         if name == "--version":
             settings.action = "version"
             return settings
-        if name == "--check":
-            settings.action = "check"
-        elif name in ("-i", "--interactive") or (name.startswith("--") and key in _BOOLEANS):
+        given = _BY_FLAG.get(name)
+        if given is None:
+            raise UsageError(f"unknown option: {arg}")
+        if given.kind == FLAG:
             if has_value:
                 raise UsageError(f"{name} takes no value")
-            raw["interactive" if name == "-i" else key] = True
-        elif name.startswith("--") and key in _VALUED:
+            raw[given] = True
+        else:
             if has_value:
-                value = inline
+                text = inline
             else:
                 index += 1
                 if index >= len(args):
                     raise UsageError(f"{name} needs a value")
-                value = args[index]
-            if key == "rewrite":
-                flag_rewrites.append(value)
+                text = args[index]
+            if given.kind == LIST:
+                listed.setdefault(given, []).append(text)
             else:
-                raw[key] = value
-        else:
-            raise UsageError(f"unknown option: {arg}")
+                raw[given] = text
         index += 1
-    if flag_rewrites:
-        raw["rewrite"] = flag_rewrites
+    raw.update(listed)  # a repeated flag replaces its twin's whole list
 
-    _apply(settings, raw)
+    for option, setting in raw.items():
+        _apply(settings, option, setting)
     if settings.action == "run" and not settings.command:
         raise UsageError("missing COMMAND to run (use: secrets-init [OPTIONS] -- COMMAND [ARG...])")
     return settings
 
 
-def _env_bool(name: str, value: str) -> bool:
+def _env_bool(option: Option, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in _TRUE:
         return True
     if lowered in _FALSE:
         return False
-    raise UsageError(
-        f"SECRETS_INIT_{name.upper()}: expected 1/true/yes or 0/false/no, got {value!r}"
-    )
+    raise UsageError(f"{option.variable}: expected 1/true/yes or 0/false/no, got {value!r}")
 
 
-def _apply(settings: Settings, raw: Mapping[str, str | bool | list[str]]) -> None:
-    for key, value in raw.items():
-        if key in _CHOICES:
-            assert isinstance(value, str)
-            if value not in _CHOICES[key]:
-                choices = ", ".join(_CHOICES[key])
-                raise UsageError(f"--{key.replace('_', '-')}: {value!r} is not one of {choices}")
-            setattr(settings, key, value)
-        elif key == "timeout":
-            assert isinstance(value, str)
-            try:
-                settings.timeout = float(value)
-            except ValueError:
-                raise UsageError(f"--timeout: not a number of seconds: {value!r}") from None
-            if not 0 < settings.timeout < 86400:
-                raise UsageError(f"--timeout: must be between 0 and 86400 seconds: {value!r}")
-        elif key == "rewrite":
-            assert isinstance(value, list)
-            settings.rewrite = parse_rewrites(value)
-        elif key in ("google_project", "secrets_dir"):
-            assert isinstance(value, str)
-            setattr(settings, key, value or None)
+def _apply(settings: Settings, option: Option, value: str | bool | list[str]) -> None:
+    key = option.attribute
+    if option.kind == FLAG:
+        if key == "check":
+            if value:
+                settings.action = "check"
         else:
             setattr(settings, key, bool(value))
+    elif option.kind == LIST:
+        assert isinstance(value, list)
+        settings.rewrite = parse_rewrites(value)
+    elif option.choices:
+        assert isinstance(value, str)
+        if value not in option.choices:
+            choices = ", ".join(option.choices)
+            raise UsageError(f"{option.flag}: {value!r} is not one of {choices}")
+        setattr(settings, key, value)
+    elif key == "timeout":
+        assert isinstance(value, str)
+        try:
+            settings.timeout = float(value)
+        except ValueError:
+            raise UsageError(f"--timeout: not a number of seconds: {value!r}") from None
+        if not 0 < settings.timeout < 86400:
+            raise UsageError(f"--timeout: must be between 0 and 86400 seconds: {value!r}")
+    else:
+        assert isinstance(value, str)
+        setattr(settings, key, value or None)
 
 
 def parse_rewrites(specs: Sequence[str]) -> dict[int, int]:

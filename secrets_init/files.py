@@ -20,32 +20,62 @@ class FileProblem(OSError):
 
 
 def choose_base(configured: str | None) -> str:
-    """`--secrets-dir`, else /dev/shm (memory, never on disk) when writable, else the temp dir."""
+    """`--secrets-dir`, else /dev/shm (memory, never on disk) when writable, else the temp dir.
+
+    PID 1 calls this and the two functions below, so they use `os` alone:
+    `tempfile` and `shutil` would bring `random`, `enum` and `re` into a
+    process that lives as long as the container (tests/test_pid1_imports.py).
+    """
     if configured:
-        return configured
+        return os.path.abspath(configured)
     for base in DEFAULT_BASES:
         if os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
             return base
-    import tempfile
-
-    return tempfile.gettempdir()
+    for variable in ("TMPDIR", "TEMP", "TMP"):
+        candidate = os.environ.get(variable)
+        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+            return os.path.abspath(candidate)
+    return "/tmp"
 
 
 def make_private_dir(base: str) -> str:
-    import tempfile
-
-    try:
-        return tempfile.mkdtemp(prefix="secrets-init-", dir=base)  # mode 0700
-    except OSError as error:
-        raise FileProblem(
-            f"cannot create a private directory in {base}: {error.strerror}"
-        ) from None
+    """A new directory only we can enter (0700), with a name nobody can guess in advance."""
+    for _ in range(100):
+        path = os.path.join(base, f"secrets-init-{os.urandom(6).hex()}")
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise FileProblem(
+                f"cannot create a private directory in {base}: {error.strerror}"
+            ) from None
+    raise FileProblem(f"cannot create a private directory in {base}: every name was taken")
 
 
 def remove_private_dir(path: str) -> None:
-    import shutil
+    """Remove the private directory and the files in it, without following a link.
 
-    shutil.rmtree(path, ignore_errors=True)
+    Only secrets-init writes into it, and only files, so one level is all
+    there is; names are removed relative to the opened directory.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        for name in os.listdir(fd):
+            try:
+                os.unlink(name, dir_fd=fd)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _write_new(path: str, data: bytes) -> None:

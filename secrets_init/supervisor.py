@@ -15,7 +15,7 @@ import os
 import select
 from collections.abc import Callable
 
-from secrets_init import signals
+from secrets_init import exits, signals
 from secrets_init.config import Settings
 from secrets_init.log import Logger
 
@@ -57,7 +57,7 @@ def become_subreaper() -> None:
 def exit_status_of(wait_status: int) -> int:
     """Shell convention: the exit code, or 128+N for death by signal N."""
     if os.WIFSIGNALED(wait_status):
-        return 128 + os.WTERMSIG(wait_status)
+        return exits.killed_by(os.WTERMSIG(wait_status))
     return os.waitstatus_to_exitcode(wait_status)
 
 
@@ -78,7 +78,7 @@ def supervise(
         os.close(status_read)
         inbox.detach()
         start_child()
-        os._exit(1)  # start_child never returns; this is belt and braces
+        os._exit(exits.ERROR)  # start_child never returns; this is belt and braces
     os.close(status_write)
     state = _State(child)
     log.debug(f"started child {child}")
@@ -112,7 +112,7 @@ def _on_signal(settings: Settings, state: _State, number: int, log: Logger) -> i
             log.info(f"received {name} while resolving secrets; not starting the program")
             _kill(state.child, signals.SIGKILL)
             _wait_for(state.child)
-            return 128 + number
+            return exits.killed_by(number)
         state.held.append(number)
         return None
     _forward(settings, state, number, log)
@@ -142,7 +142,7 @@ def _reap(settings: Settings, state: _State, log: Logger) -> int | None:
             pid, wait_status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             # Nobody left. With --wait-all that is when we are done.
-            return state.exit_status if state.exit_status is not None else 1
+            return state.exit_status if state.exit_status is not None else exits.ERROR
         if pid == 0:
             return None
         if pid != state.child:

@@ -80,3 +80,53 @@ def test_signal_names() -> None:
             parse_signal(bad)
     assert signal_name(signal.SIGTERM) == "SIGTERM"
     assert signal_name(signal.SIGRTMIN + 3) == "SIGRTMIN+3"
+
+
+@pytest.mark.parametrize("option", config.OPTIONS, ids=lambda option: option.flag)
+def test_every_option_is_in_help_and_has_its_twin(option: config.Option) -> None:
+    """One table drives both: an option added to it appears in --help and reads its twin."""
+    help_text = config.help_text()
+    assert f"  {option.flag}" in help_text or f", {option.flag}" in help_text
+    sample = {config.FLAG: "1", config.LIST: "TERM:QUIT", config.VALUE: ""}[option.kind]
+    if option.choices:
+        sample = option.choices[-1]
+    elif option.attribute == "timeout":
+        sample = "7"
+    elif option.kind == config.VALUE:
+        sample = "/somewhere"
+    settings = config.parse(["app"], {option.variable: sample})
+    if not option.twin:
+        assert settings.action == "run", f"{option.variable} must have no effect"
+        assert option.variable not in help_text
+        return
+    default = config.Settings()
+    assert getattr(settings, option.attribute) != getattr(default, option.attribute)
+
+
+def test_provider_choices_are_the_registry_families() -> None:
+    from secrets_init import providers
+
+    (provider,) = [option for option in config.OPTIONS if option.flag == "--provider"]
+    assert provider.choices == providers.FAMILIES
+
+
+def test_launcher_uses_the_same_status_as_python() -> None:
+    """The launcher's C source defines its own copy of the 'cannot start' status."""
+    import re
+    from pathlib import Path
+
+    from secrets_init import exits
+
+    source = (Path(__file__).resolve().parent.parent / "launcher" / "launcher.c").read_text()
+    match = re.search(r"#define EXIT_LAUNCHER (\d+)", source)
+    assert match is not None
+    assert int(match.group(1)) == exits.LAUNCHER
+
+
+def test_exit_statuses_are_distinct_and_below_the_signal_range() -> None:
+    from secrets_init import exits
+
+    statuses = [exits.OK, exits.ERROR, exits.USAGE, exits.LAUNCHER]
+    statuses += [exits.CANNOT_EXECUTE, exits.NOT_FOUND]
+    assert len(set(statuses)) == len(statuses)
+    assert max(statuses) < exits.killed_by(1) == 129
