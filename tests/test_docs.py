@@ -1,11 +1,13 @@
-"""The README and docs/ as a reader meets them: links that lead somewhere, a README
-short enough to read, the two commands it promises, and exit statuses that are the code's.
+"""The README and docs/ as a reader meets them: links that lead somewhere, a README short
+enough to read, the two commands it promises, and options and exit statuses that are the code's.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,3 +204,29 @@ def test_exit_status_table_is_the_code_s() -> None:
     assert "signal N killed the program" in table["128+N"]
     for number in (1, 9, 15, 64):
         assert exits.killed_by(number) == 128 + number
+
+
+def long_options(text: str) -> set[str]:
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", text))
+
+
+def test_readme_options_are_the_help_s() -> None:
+    """The README's option table lists exactly the options `--help` does (less its own two)."""
+    rows = [line for line in readme_section("Options") if line.startswith("| `-")]
+    documented = {sorted(long_options(row.split("|")[1]))[0] for row in rows}
+    shown = subprocess.run(
+        [sys.executable, "-m", "secrets_init", "--help"],
+        env={"PATH": os.defpath, "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    options_part = shown.stdout.split("subcommands:")[0]
+    offered = {
+        option
+        for line in options_part.splitlines()
+        if line.startswith("  -")
+        for option in sorted(long_options(line.split("  ")[1]))[:1]
+    }
+    assert documented == offered - {"--help", "--version"}
