@@ -29,9 +29,9 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 SM, SSM, GOOGLE = "sm", "ssm", "google"
 KINDS = (SM, SSM, GOOGLE)
 PROVIDER_MODULES = {
-    SM: "secrets_init.providers.aws_secrets",
-    SSM: "secrets_init.providers.aws_ssm",
-    GOOGLE: "secrets_init.providers.google_secrets",
+    SM: "secrets_init.providers.aws_secretsmanager_fetch",
+    SSM: "secrets_init.providers.aws_ssm_fetch",
+    GOOGLE: "secrets_init.providers.google_fetch",
 }
 
 

@@ -24,7 +24,9 @@ def run_check(settings: Settings, private_dir: str | None, log: Logger) -> int:
     if malformed:
         sys.stdout.flush()
         return exits.ERROR
-    _, errors = environment.resolve(environ, found, settings, private_dir, log, dry_run=True)
+    _, errors = environment.program_environment(
+        environ, found, settings, private_dir, log, dry_run=True
+    )
     failed: dict[str, ResolutionError] = {e.variable: e for e in errors}
     for reference in found:
         error = failed.get(reference.variable)

@@ -41,7 +41,7 @@ def become_program(settings: Settings, private_dir: str | None, log: Logger) -> 
         signals.reset_for_exec(keep_python_ignores=True)
         environ = dict(os.environb)
         if candidates.has_references(environ):
-            environ = _resolved_environment(settings, private_dir, environ, log)
+            environ = _with_secrets(settings, private_dir, environ, log)
         environ = scrub_frozen_variables(environ)
         signals.reset_for_exec()
         _exec(settings.command, environ, log)
@@ -64,7 +64,7 @@ def _take_terminal(log: Logger) -> None:
         log.debug(f"stdin is a terminal but cannot become ours: {error.strerror}")
 
 
-def _resolved_environment(
+def _with_secrets(
     settings: Settings,
     private_dir: str | None,
     environ: dict[bytes, bytes],
@@ -78,7 +78,7 @@ def _resolved_environment(
     if not found:
         return environ
     started = time.monotonic()
-    environ, errors = environment.resolve(environ, found, settings, private_dir, log)
+    environ, errors = environment.program_environment(environ, found, settings, private_dir, log)
     if errors:
         _refuse(errors, f"{len(errors)} of {len(found)} secret references failed", log)
     elapsed_ms = (time.monotonic() - started) * 1000

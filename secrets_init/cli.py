@@ -64,7 +64,7 @@ def _main(argv: list[str]) -> int:
 
             try:
                 private_dir = files.make_private_dir(files.choose_base(settings.secrets_dir))
-            except files.FileProblem as problem:
+            except files.SecretFileError as problem:
                 log.error(str(problem))
                 return exits.ERROR
         if settings.action == "check":

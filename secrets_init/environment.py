@@ -10,16 +10,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
-from secrets_init import files, providers, resolver, values
+from secrets_init import fetching, files, providers, values
 from secrets_init.config import Settings
+from secrets_init.fetching import Fetched
 from secrets_init.log import Logger
 from secrets_init.references import TEMPFILE, Reference, ResolutionError
-from secrets_init.resolver import Resolved
 
 _ENCODING = ("utf-8", "surrogateescape")
 
 
-def resolve(
+def program_environment(
     environ: Mapping[bytes, bytes],
     found: Sequence[Reference],
     settings: Settings,
@@ -40,10 +40,10 @@ def resolve(
         log=log,
         google_project=settings.google_project,
     )
-    resolved, errors = resolver.resolve(found, context)
+    fetched, errors = fetching.fetch_all(found, context)
     result, build_errors = build(
         environ,
-        resolved,
+        fetched,
         expand_json=settings.expand_json,
         private_dir=private_dir,
         write_files=not (dry_run or errors),
@@ -53,7 +53,7 @@ def resolve(
 
 def build(
     environ: Mapping[bytes, bytes],
-    resolved: Sequence[Resolved],
+    fetched: Sequence[Fetched],
     *,
     expand_json: bool = False,
     private_dir: str | None = None,
@@ -67,7 +67,7 @@ def build(
     result = dict(environ)
     errors: list[ResolutionError] = []
     expanded_from: dict[bytes, str] = {}
-    for item in resolved:
+    for item in fetched:
         reference = item.reference
         name = reference.variable.encode(*_ENCODING)
         try:
@@ -87,29 +87,29 @@ def build(
             for key, value in fields.items():
                 key_bytes = key.encode(*_ENCODING)
                 if not key or "=" in key or "\0" in key:
-                    raise values.ValueProblem(
+                    raise values.UnusableValueError(
                         f"--expand-json: key {key!r} is not a valid variable name"
                     )
                 owner = expanded_from.get(key_bytes)
                 if owner is not None or (key_bytes in environ and key_bytes != name):
                     other = owner or key
-                    raise values.ValueProblem(
+                    raise values.UnusableValueError(
                         f"--expand-json: key {key!r} collides with variable {other}"
                     )
                 values.check_environment_value(key, value)
                 expanded_from[key_bytes] = reference.variable
                 result[key_bytes] = value
-        except (values.ValueProblem, files.FileProblem) as problem:
-            errors.append(ResolutionError.of(reference, str(problem)))
+        except (values.UnusableValueError, files.SecretFileError) as error:
+            errors.append(ResolutionError.of(reference, str(error)))
     return result, errors
 
 
-def _to_file(item: Resolved, private_dir: str | None, write_files: bool) -> bytes:
+def _to_file(item: Fetched, private_dir: str | None, write_files: bool) -> bytes:
     destination = item.reference.destination
     assert destination is not None
     if destination == TEMPFILE:
         if private_dir is None:
-            raise files.FileProblem("no private directory for tempfile destinations")
+            raise files.SecretFileError("no private directory for tempfile destinations")
         path = (
             files.write_tempfile(private_dir, item.reference.variable, item.value)
             if write_files

@@ -15,7 +15,7 @@ import os
 DEFAULT_BASES = ("/dev/shm",)
 
 
-class FileProblem(OSError):
+class SecretFileError(OSError):
     """A secret could not be written; the message names the path, never the value."""
 
 
@@ -48,10 +48,10 @@ def make_private_dir(base: str) -> str:
         except FileExistsError:
             continue
         except OSError as error:
-            raise FileProblem(
+            raise SecretFileError(
                 f"cannot create a private directory in {base}: {error.strerror}"
             ) from None
-    raise FileProblem(f"cannot create a private directory in {base}: every name was taken")
+    raise SecretFileError(f"cannot create a private directory in {base}: every name was taken")
 
 
 def remove_private_dir(path: str) -> None:
@@ -96,7 +96,7 @@ def write_tempfile(private_dir: str, variable: str, data: bytes) -> str:
     try:
         _write_new(path, data)
     except OSError as error:
-        raise FileProblem(f"cannot write {path}: {error.strerror}") from None
+        raise SecretFileError(f"cannot write {path}: {error.strerror}") from None
     return path
 
 
@@ -104,7 +104,7 @@ def check_destination(path: str) -> str:
     """What write_destination would refuse, without writing (for --check and dry runs)."""
     directory = os.path.dirname(path) or "/"
     if not os.path.isdir(directory):
-        raise FileProblem(f"directory {directory} does not exist")
+        raise SecretFileError(f"directory {directory} does not exist")
     return directory
 
 
@@ -124,5 +124,5 @@ def write_destination(path: str, data: bytes) -> str:
             os.unlink(staging)
         except OSError:
             pass
-        raise FileProblem(f"cannot write {path}: {error.strerror}") from None
+        raise SecretFileError(f"cannot write {path}: {error.strerror}") from None
     return path

@@ -1,9 +1,10 @@
-"""Finding secret references in the environment.
+"""Finding secret references in the environment and parsing them.
 
-This runs in PID 1, before the fork, with the standard library only: it reads
-references (which are not secret) and never values. A value is a reference
-only when it *starts* with a provider's prefix; anything else, including
-values that are not valid UTF-8, is left alone byte for byte.
+Runs in the forked child and in --check, never in PID 1 (which only looks
+for `candidates.SCHEMES`). It reads references, which are not secret, and
+never values. A value is a reference only when it *starts* with a provider's
+prefix; anything else, including values that are not valid UTF-8, is left
+alone byte for byte. Parsing needs only a provider's grammar, not its SDK.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def parse_one(variable: str, value: str, entry: providers.ProviderEntry) -> Refe
     elif "?" in text:
         raise ResolutionError(variable, value, "the only query supported is ?destination=")
     try:
-        parsed = entry.load().parse(text)
+        parsed = entry.grammar().parse(text)
     except providers.ReferenceSyntaxError as error:
         raise ResolutionError(
             variable, value, f"malformed {entry.name} reference: {error}"

@@ -1,6 +1,6 @@
 """Turning fetched secret bytes into what the program receives.
 
-Every function here raises `ValueProblem` whose message is safe to print: it
+Every function here raises `UnusableValueError` whose message is safe to print: it
 may name a JSON key the user asked for, never another key or any value.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 MAX_ENV_STRING = 32 * 4096
 
 
-class ValueProblem(ValueError):
+class UnusableValueError(ValueError):
     """A fetched secret cannot be used as asked; the message is safe to print."""
 
 
@@ -38,9 +38,9 @@ def _load_object(payload: bytes) -> dict[str, Any] | None:
 def select_json_key(payload: bytes, key: str) -> bytes:
     document = _load_object(payload)
     if document is None:
-        raise ValueProblem(f"secret is not a JSON object, so it has no key {key!r}")
+        raise UnusableValueError(f"secret is not a JSON object, so it has no key {key!r}")
     if key not in document:
-        raise ValueProblem(f"JSON key {key!r} not found in the secret")
+        raise UnusableValueError(f"JSON key {key!r} not found in the secret")
     return to_text(document[key]).encode("utf-8", "surrogatepass")
 
 
@@ -55,16 +55,18 @@ def expand_object(payload: bytes) -> dict[str, bytes] | None:
 def check_environment_value(name: str, value: bytes) -> None:
     """Refuse what exec or a program reading its environment cannot take."""
     if b"\0" in value:
-        raise ValueProblem("secret contains a NUL byte; use ?destination= to get it as a file")
+        raise UnusableValueError(
+            "secret contains a NUL byte; use ?destination= to get it as a file"
+        )
     try:
         value.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValueProblem(
+        raise UnusableValueError(
             "secret is not valid UTF-8 text; use ?destination= to get it as a file"
         ) from None
     size = len(name.encode("utf-8", "surrogateescape")) + 1 + len(value) + 1
     if size > MAX_ENV_STRING:
-        raise ValueProblem(
+        raise UnusableValueError(
             f"variable would be {size} bytes, over Linux's {MAX_ENV_STRING}-byte limit for one "
             "environment string; use ?destination= to get it as a file"
         )

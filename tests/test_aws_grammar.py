@@ -10,9 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from secrets_init.providers import Parsed, ReferenceSyntaxError, aws_secrets, aws_ssm
-from secrets_init.providers.aws_secrets import SecretTarget
-from secrets_init.providers.aws_ssm import ParameterTarget
+from secrets_init.providers import (
+    Parsed,
+    ReferenceSyntaxError,
+    aws_secretsmanager_grammar,
+    aws_ssm_grammar,
+)
+from secrets_init.providers.aws_secretsmanager_grammar import SecretsManagerTarget
+from secrets_init.providers.aws_ssm_grammar import ParameterStoreTarget
 
 ACCOUNT = "123456789012"
 SM = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:"
@@ -36,17 +41,19 @@ SSM = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter"
 def test_secrets_manager_examples(
     text: str, name: str, key: str | None, stage: str | None, version: str | None
 ) -> None:
-    assert aws_secrets.parse(text) == Parsed(
-        SecretTarget("aws", "us-east-1", ACCOUNT, name, stage, version), key
+    assert aws_secretsmanager_grammar.parse(text) == Parsed(
+        SecretsManagerTarget("aws", "us-east-1", ACCOUNT, name, stage, version), key
     )
 
 
 def test_partition_region_and_account_come_from_the_arn() -> None:
-    parsed = aws_secrets.parse("arn:aws-cn:secretsmanager:cn-northwest-1:000000000001:secret:x")
-    assert parsed.target == SecretTarget("aws-cn", "cn-northwest-1", "000000000001", "x")
-    parsed = aws_ssm.parse("arn:aws-us-gov:ssm:us-gov-west-1:000000000002:parameter/a/b:3")
+    parsed = aws_secretsmanager_grammar.parse(
+        "arn:aws-cn:secretsmanager:cn-northwest-1:000000000001:secret:x"
+    )
+    assert parsed.target == SecretsManagerTarget("aws-cn", "cn-northwest-1", "000000000001", "x")
+    parsed = aws_ssm_grammar.parse("arn:aws-us-gov:ssm:us-gov-west-1:000000000002:parameter/a/b:3")
     assert parsed == Parsed(
-        ParameterTarget("aws-us-gov", "us-gov-west-1", "000000000002", "/a/b", "3")
+        ParameterStoreTarget("aws-us-gov", "us-gov-west-1", "000000000002", "/a/b", "3")
     )
 
 
@@ -60,10 +67,10 @@ def test_partition_region_and_account_come_from_the_arn() -> None:
     ],
 )
 def test_parameter_store_examples(text: str, name: str, selector: str | None, subject: str) -> None:
-    parsed = aws_ssm.parse(text)
-    target = ParameterTarget("aws", "us-east-1", ACCOUNT, name, selector)
+    parsed = aws_ssm_grammar.parse(text)
+    target = ParameterStoreTarget("aws", "us-east-1", ACCOUNT, name, selector)
     assert parsed == Parsed(target)
-    assert isinstance(parsed.target, ParameterTarget)
+    assert isinstance(parsed.target, ParameterStoreTarget)
     assert parsed.target.subject == subject
     assert parsed.target.request_name == text
 
@@ -95,7 +102,7 @@ def test_parameter_store_examples(text: str, name: str, selector: str | None, su
     ],
 )
 def test_malformed_references_say_what_is_wrong(text: str, cause: str) -> None:
-    module = aws_ssm if ":ssm:" in text else aws_secrets
+    module = aws_ssm_grammar if ":ssm:" in text else aws_secretsmanager_grammar
     with pytest.raises(ReferenceSyntaxError, match=cause.replace("(", r"\(")):
         module.parse(text)
 
@@ -135,22 +142,22 @@ def test_secret_references_round_trip(
     version: str | None,
     trailing: int,
 ) -> None:
-    target = SecretTarget(partition, region, account, name, stage, version)
+    target = SecretsManagerTarget(partition, region, account, name, stage, version)
     parts = [key or "", stage or "", version or ""]
     # Trailing empty parts may be left out: db, db:, db:key, db:key::
     while parts and not parts[-1] and trailing < 3:
         parts.pop()
         trailing += 1
     text = ":".join([target.arn, *parts])
-    assert aws_secrets.parse(text) == Parsed(target, key)
+    assert aws_secretsmanager_grammar.parse(text) == Parsed(target, key)
 
 
 @given(partitions, regions, accounts, parameter_names, selectors)
 def test_parameter_references_round_trip(
     partition: str, region: str, account: str, name: str, selector: str | None
 ) -> None:
-    target = ParameterTarget(partition, region, account, name, selector)
-    parsed = aws_ssm.parse(target.request_name)
+    target = ParameterStoreTarget(partition, region, account, name, selector)
+    parsed = aws_ssm_grammar.parse(target.request_name)
     assert parsed == Parsed(target)
     assert hash(parsed.target) == hash(target)
 
@@ -164,11 +171,11 @@ _PIECES = st.sampled_from(
 @given(st.lists(_PIECES, max_size=10).map(":".join) | st.text(max_size=80))
 def test_parse_only_ever_raises_reference_syntax_error(text: str) -> None:
     for prefix in ("arn:aws:secretsmanager:", "arn:aws:ssm:", ""):
-        for module in (aws_secrets, aws_ssm):
+        for module in (aws_secretsmanager_grammar, aws_ssm_grammar):
             try:
                 parsed = module.parse(prefix + text)
             except ReferenceSyntaxError as error:
                 assert str(error) and "\n" not in str(error)
             else:
                 assert hash(parsed.target) is not None
-                assert isinstance(parsed.target, SecretTarget | ParameterTarget)
+                assert isinstance(parsed.target, SecretsManagerTarget | ParameterStoreTarget)

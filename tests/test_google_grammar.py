@@ -15,7 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from secrets_init import providers
-from secrets_init.providers.google_secrets import PREFIX, SecretVersion, is_project, parse
+from secrets_init.providers.google_grammar import PREFIX, GoogleSecretTarget, is_project, parse
 
 # -- by example -----------------------------------------------------------------
 
@@ -23,43 +23,43 @@ from secrets_init.providers.google_secrets import PREFIX, SecretVersion, is_proj
 @pytest.mark.parametrize(
     ("text", "target", "key"),
     [
-        ("gcp:secretmanager:db", SecretVersion(None, None, "db", "latest"), None),
-        ("gcp:secretmanager:db/versions/3", SecretVersion(None, None, "db", "3"), None),
-        ("gcp:secretmanager:db/versions/latest#user", SecretVersion(None, None, "db"), "user"),
-        ("gcp:secretmanager:projects", SecretVersion(None, None, "projects"), None),
+        ("gcp:secretmanager:db", GoogleSecretTarget(None, None, "db", "latest"), None),
+        ("gcp:secretmanager:db/versions/3", GoogleSecretTarget(None, None, "db", "3"), None),
+        ("gcp:secretmanager:db/versions/latest#user", GoogleSecretTarget(None, None, "db"), "user"),
+        ("gcp:secretmanager:projects", GoogleSecretTarget(None, None, "projects"), None),
         (
             "gcp:secretmanager:projects/versions/2",
-            SecretVersion(None, None, "projects", "2"),
+            GoogleSecretTarget(None, None, "projects", "2"),
             None,
         ),
         (
             "gcp:secretmanager:projects/my-project/secrets/db",
-            SecretVersion("my-project", None, "db"),
+            GoogleSecretTarget("my-project", None, "db"),
             None,
         ),
         (
             "gcp:secretmanager:projects/123456789012/secrets/DB_pass-1/versions/12#a#b",
-            SecretVersion("123456789012", None, "DB_pass-1", "12"),
+            GoogleSecretTarget("123456789012", None, "DB_pass-1", "12"),
             "a#b",
         ),
         (
             "gcp:secretmanager:projects/example.com:my-project/secrets/db",
-            SecretVersion("example.com:my-project", None, "db"),
+            GoogleSecretTarget("example.com:my-project", None, "db"),
             None,
         ),
         (
             "gcp:secretmanager:projects/my-project/locations/europe-west4/secrets/db/versions/1",
-            SecretVersion("my-project", "europe-west4", "db", "1"),
+            GoogleSecretTarget("my-project", "europe-west4", "db", "1"),
             None,
         ),
         (
             "gcp:secretmanager:projects/my-project/locations/us-central1/secrets/db#k/x y",
-            SecretVersion("my-project", "us-central1", "db"),
+            GoogleSecretTarget("my-project", "us-central1", "db"),
             "k/x y",
         ),
     ],
 )
-def test_valid_references(text: str, target: SecretVersion, key: str | None) -> None:
+def test_valid_references(text: str, target: GoogleSecretTarget, key: str | None) -> None:
     assert parse(text) == providers.Parsed(target, key)
 
 
@@ -101,7 +101,9 @@ def test_malformed_references(text: str, cause: str) -> None:
 
 
 def test_longest_secret_id_is_accepted() -> None:
-    assert parse("gcp:secretmanager:" + "a" * 255).target == SecretVersion(None, None, "a" * 255)
+    assert parse("gcp:secretmanager:" + "a" * 255).target == GoogleSecretTarget(
+        None, None, "a" * 255
+    )
 
 
 @pytest.mark.parametrize(
@@ -156,16 +158,16 @@ json_keys = st.one_of(st.none(), st.text(min_size=1).filter(lambda key: "\0" not
 
 
 @st.composite
-def targets(draw: st.DrawFn) -> SecretVersion:
+def targets(draw: st.DrawFn) -> GoogleSecretTarget:
     project = draw(st.one_of(st.none(), projects))
     location = draw(locations) if project is not None else None
-    return SecretVersion(project, location, draw(secret_ids), draw(versions))
+    return GoogleSecretTarget(project, location, draw(secret_ids), draw(versions))
 
 
 # No per-example deadline: the machine is shared with other test processes.
 @settings(deadline=None)
 @given(targets(), json_keys)
-def test_valid_references_round_trip(target: SecretVersion, key: str | None) -> None:
+def test_valid_references_round_trip(target: GoogleSecretTarget, key: str | None) -> None:
     text = target.reference() + ("" if key is None else f"#{key}")
     assert parse(text) == providers.Parsed(target, key)
 
@@ -175,8 +177,8 @@ def test_valid_references_round_trip(target: SecretVersion, key: str | None) -> 
 def test_resource_names_have_exactly_one_shape(
     project: str, location: str | None, secret: str, version: str
 ) -> None:
-    target = parse(SecretVersion(project, location, secret, version).reference()).target
-    assert isinstance(target, SecretVersion)
+    target = parse(GoogleSecretTarget(project, location, secret, version).reference()).target
+    assert isinstance(target, GoogleSecretTarget)
     name = target.resource_name(project).split("/")
     assert len(name) == (8 if location else 6)
     assert name[-1] == version and name[-3] == secret
@@ -202,7 +204,7 @@ def test_parse_only_ever_raises_reference_syntax_error(text: str) -> None:
         return
     # Whatever is accepted is canonical: written back out, it parses to the same thing.
     target = parsed.target
-    assert isinstance(target, SecretVersion)
+    assert isinstance(target, GoogleSecretTarget)
     canonical = target.reference() + ("" if parsed.json_key is None else f"#{parsed.json_key}")
     assert parse(canonical) == parsed
     assert "/" not in target.secret and "/" not in target.version

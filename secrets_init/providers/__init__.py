@@ -1,23 +1,30 @@
 """The provider seam: how a reference is recognised, parsed and fetched.
 
-A provider is one module in this package with two functions:
+A provider is two modules in this package, named after its `REGISTRY` entry
+(`aws-ssm` is `aws_ssm_grammar` and `aws_ssm_fetch`), and one line in
+`REGISTRY`:
 
-    parse(text: str) -> Parsed
-        Pure standard library, runs in PID 1 before the fork. `text` is the
-        variable's value with any `?destination=` suffix removed. Raises
-        `ReferenceSyntaxError(cause)` for a malformed reference.
+    <name>_grammar.parse(text: str) -> Parsed
+        `text` is the variable's value with any `?destination=` suffix removed.
+        Raises `ReferenceSyntaxError(cause)` for a malformed reference. The
+        grammar imports no SDK, so a reference is checked (and a malformed one
+        reported) even where its SDK is not installed.
 
-    fetch(targets: Collection[Target], context: FetchContext) -> dict[Target, bytes | Failure]
-        Runs only in the forked child, which execs the program afterwards, so
-        this is the only place an SDK may be imported. Returns one entry per
-        target: the raw secret bytes or a `Failure` whose cause is safe to print
-        (it never contains a value). It must return by `context.deadline`.
+    <name>_fetch.fetch(targets: Collection[Target], context: FetchContext)
+            -> dict[Target, bytes | Failure]
+        Imports the SDK; loaded only when there is something to fetch, so a
+        missing SDK is reported per reference. Returns one entry per target:
+        the raw secret bytes or a `Failure` whose cause is safe to print (it
+        never contains a value), by `context.deadline`. `pool.Pool` runs the
+        calls and keeps that promise.
 
-Adding a provider is one module and one `ProviderEntry` line in `REGISTRY`.
+Both run in the forked child (which then execs the program) or in --check,
+never in PID 1, which only looks for the byte prefixes in `secrets_init.candidates`.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from typing import Protocol
@@ -58,9 +65,11 @@ class FetchContext:
     google_project: str | None = None
 
 
-class Provider(Protocol):
+class Grammar(Protocol):
     def parse(self, text: str) -> Parsed: ...
 
+
+class Fetcher(Protocol):
     def fetch(
         self, targets: Collection[Hashable], context: FetchContext
     ) -> dict[Hashable, bytes | Failure]: ...
@@ -68,26 +77,35 @@ class Provider(Protocol):
 
 @dataclass(frozen=True)
 class ProviderEntry:
-    name: str  # shown in logs and --check
-    family: str  # what --provider selects
-    module: str  # module in this package
+    name: str  # shown in logs and --check; names the provider's two modules
+    family: str  # what --provider selects, and the pip extra that installs its SDK
     prefixes: tuple[str, ...]  # a value is this provider's reference iff it starts with one
 
-    def load(self) -> Provider:
-        import importlib
-
-        module: Provider = importlib.import_module(f"{__name__}.{self.module}")
+    def grammar(self) -> Grammar:
+        module: Grammar = importlib.import_module(f"{self._stem}_grammar")
         return module
+
+    def fetcher(self) -> Fetcher:
+        """The fetch module; raises ImportError when the provider's SDK is not installed."""
+        module: Fetcher = importlib.import_module(f"{self._stem}_fetch")
+        return module
+
+    @property
+    def _stem(self) -> str:
+        return f"{__name__}.{self.name.replace('-', '_')}"
+
+
+AWS_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 
 
 def _arn_prefixes(service: str) -> tuple[str, ...]:
-    return tuple(f"arn:{partition}:{service}:" for partition in ("aws", "aws-cn", "aws-us-gov"))
+    return tuple(f"arn:{partition}:{service}:" for partition in AWS_PARTITIONS)
 
 
 REGISTRY: tuple[ProviderEntry, ...] = (
-    ProviderEntry("aws-secretsmanager", "aws", "aws_secrets", _arn_prefixes("secretsmanager")),
-    ProviderEntry("aws-ssm", "aws", "aws_ssm", _arn_prefixes("ssm")),
-    ProviderEntry("google", "google", "google_secrets", ("gcp:secretmanager:",)),
+    ProviderEntry("aws-secretsmanager", "aws", _arn_prefixes("secretsmanager")),
+    ProviderEntry("aws-ssm", "aws", _arn_prefixes("ssm")),
+    ProviderEntry("google", "google", ("gcp:secretmanager:",)),
 )
 
 FAMILIES = tuple(sorted({entry.family for entry in REGISTRY}))
@@ -98,6 +116,11 @@ def entry_for(value: str) -> ProviderEntry | None:
         if value.startswith(entry.prefixes):
             return entry
     return None
+
+
+def is_reference(value: str) -> bool:
+    """Whether secrets-init would treat `value` as a reference (the admission webhook asks too)."""
+    return entry_for(value) is not None
 
 
 def by_name(name: str) -> ProviderEntry:

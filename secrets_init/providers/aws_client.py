@@ -1,14 +1,14 @@
 """Talking to AWS for both AWS providers: one session, bounded calls, plain-words errors.
 
-Everything here runs in the forked child. boto3 is imported inside functions,
-never at module level: this module is imported by `fetch` only.
+Imported by the AWS fetch modules only, so a missing boto3 is reported per
+reference when there is something to fetch, not when references are parsed.
 
 Why this is more than `boto3.client(...)`:
 - botocore's own retries know nothing of `--timeout`, so they are switched
   off and done here: throttling and 5xx answers are retried with jittered
   exponential backoff, never past the deadline, and socket timeouts are
   derived from the time that is left;
-- a batch of calls runs on daemon threads, so a hung endpoint cannot keep
+- calls run on the providers' `pool.Pool`, so a hung endpoint cannot keep
   the process (or `--check`) alive past the deadline;
 - SDK exceptions carry messages that may quote a request or a response;
   only error codes and exception types are turned into causes here, and a
@@ -17,15 +17,17 @@ Why this is more than `boto3.client(...)`:
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
-from secrets_init import providers
+import boto3
+from botocore import exceptions
+from botocore.config import Config
+
 from secrets_init.providers import backoff
+from secrets_init.providers.pool import Pool
 
 # Calls in flight at once per provider, and HTTP connections kept per client.
 WORKERS = 16
@@ -78,7 +80,7 @@ GLOBAL = "global"  # credentials, network, deadline: the same for every item
 UNCLEAR = "unclear"  # an answer that may be about one item or the request as a whole
 
 
-class CallFailed(Exception):
+class CallError(Exception):
     """An API call that failed for good. `cause` is safe to print."""
 
     def __init__(self, cause: str, kind: str, code: str = "") -> None:
@@ -86,11 +88,6 @@ class CallFailed(Exception):
         self.cause = cause
         self.kind = kind
         self.code = code
-
-
-def seconds(value: float) -> str:
-    """`30s`, `2.5s`: how long a timeout was, as the user wrote it."""
-    return f"{max(0.0, round(value, 1)):g}s"
 
 
 def describe_code(code: str, subject: str, region: str, permission: str) -> tuple[str, str]:
@@ -122,204 +119,110 @@ def _safe(code: str) -> str:
     return "with an unrecognised code"
 
 
-class Run:
-    """One provider's fetch: the jobs it runs, the outcomes, the deadline.
+def client_for(pool: Pool, service: str, region: str, targets: Iterable[Hashable]) -> Any:
+    """The client `targets` are fetched with, or None after failing them with why there is none."""
+    targets = list(targets)
+    pool.doing(targets, "setting up the AWS client and credentials")
+    try:
+        client = _client(service, region, pool.deadline)
+    except CallError as error:
+        pool.fail(targets, error.cause)
+        return None
+    pool.doing(targets, f"waiting for {client.meta.endpoint_url}")
+    return client
 
-    Jobs are functions run on daemon worker threads; a job may submit more
-    jobs (a denied batch becomes single calls). `wait` returns when every job
-    is done or at the deadline, whichever comes first.
+
+def call_for(
+    pool: Pool,
+    target: Hashable,
+    service: str,
+    region: str,
+    api: str,
+    *,
+    subject: str,
+    permission: str,
+    **params: Any,
+) -> dict[str, Any] | None:
+    """`call` on behalf of one target: the answer, or None after failing it with the cause."""
+    client = client_for(pool, service, region, [target])
+    if client is None:
+        return None
+    try:
+        return call(
+            pool, client, api, subject=subject, region=region, permission=permission, **params
+        )
+    except CallError as error:
+        pool.fail([target], error.cause)
+        return None
+
+
+def call(
+    pool: Pool,
+    client: Any,
+    api: str,
+    *,
+    subject: str,
+    region: str,
+    permission: str,
+    **params: Any,
+) -> dict[str, Any]:
+    """One API call, retried on throttling, 5xx and refused connections within the deadline.
+
+    Raises CallError with a cause that names the subject, never a value.
     """
-
-    def __init__(self, name: str, context: providers.FetchContext) -> None:
-        self.name = name
-        self.deadline = context.deadline
-        self.timeout_text = seconds(context.timeout)
-        self.log = context.log
-        self.requests: Counter[str] = Counter()
-        self.flags: set[str] = set()
-        self._outcomes: dict[Hashable, bytes | providers.Failure] = {}
-        self._stage: dict[Hashable, str] = {}
-        self._lock = threading.Condition()
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._pending = 0
-        self._workers = 0
-        self._crash: str | None = None
-        self._started = time.monotonic()
-
-    # -- jobs --------------------------------------------------------------
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            self._pending += 1
-            start_worker = self._workers < min(WORKERS, self._pending)
-            if start_worker:
-                self._workers += 1
-        self._jobs.put(job)
-        if start_worker:
-            threading.Thread(target=self._work, name=f"{self.name}-call", daemon=True).start()
-
-    def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            try:
-                job()
-            except Exception as error:  # noqa: BLE001 - the message could quote a response
-                with self._lock:
-                    self._crash = type(error).__name__
-            with self._lock:
-                self._pending -= 1
-                self._lock.notify_all()
-
-    def wait(self, targets: Iterable[Hashable]) -> dict[Hashable, bytes | providers.Failure]:
-        """Every target's outcome; those still missing at the deadline have timed out."""
-        with self._lock:
-            while self._pending and (left := self.deadline - time.monotonic()) > 0:
-                self._lock.wait(left)
-            for _ in range(self._workers):
-                self._jobs.put(None)  # idle workers exit; a stuck one is a daemon
-            outcomes = dict(self._outcomes)
-            crash = self._crash
-            stages = dict(self._stage)
-        for target in targets:
-            if target in outcomes:
-                continue
-            if crash is not None:
-                cause = f"unexpected {crash} in the {self.name} provider"
-            else:
-                cause = f"timed out after {self.timeout_text} {stages.get(target, 'waiting')}"
-            outcomes[target] = providers.Failure(cause)
-        if self.log.enabled("debug"):
-            elapsed = (time.monotonic() - self._started) * 1000
-            calls = ", ".join(f"{n} {api}" for api, n in sorted(self.requests.items()))
-            self.debug(f"{len(outcomes)} targets, requests: {calls or 'none'}, {elapsed:.0f} ms")
-        return outcomes
-
-    # -- outcomes ----------------------------------------------------------
-
-    def settle(self, target: Hashable, outcome: bytes | providers.Failure) -> None:
-        with self._lock:
-            self._outcomes.setdefault(target, outcome)
-
-    def fail(self, targets: Iterable[Hashable], cause: str) -> None:
-        for target in targets:
-            self.settle(target, providers.Failure(cause))
-
-    def flag(self, name: str) -> bool:
-        """Raise a run-wide flag; True only for the caller that raised it first."""
-        with self._lock:
-            first = name not in self.flags
-            self.flags.add(name)
-            return first
-
-    def settled(self, target: Hashable) -> bool:
-        with self._lock:
-            return target in self._outcomes
-
-    def stage(self, targets: Iterable[Hashable], doing: str) -> None:
-        """What a target is waiting on, for the message if the deadline passes."""
-        with self._lock:
-            for target in targets:
-                self._stage[target] = doing
-
-    def left(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def debug(self, message: str) -> None:
-        """One line on stderr at --log-level debug. Never a value: names and counts only."""
-        self.log.debug(f"{self.name}: {message}")
-
-    # -- clients and calls -------------------------------------------------
-
-    def client(self, service: str, region: str) -> Any:
-        """A client for `service` in `region`, shared by both AWS providers."""
-        return _client(service, region, self.deadline)
-
-    def client_or_fail(self, service: str, region: str, targets: Iterable[Hashable]) -> Any:
-        """A client, or None after failing `targets` with the reason there is none."""
-        self.stage(targets, "setting up the AWS client and credentials")
+    method = getattr(client, _snake(api))
+    endpoint = client.meta.endpoint_url
+    waiting = f"waiting for {endpoint}"
+    attempt = 0
+    while True:
+        attempt += 1
+        if pool.left() <= 0:
+            raise CallError(pool.timed_out(waiting), GLOBAL)
+        pool.count(api)
         try:
-            return self.client(service, region)
-        except CallFailed as failed:
-            self.fail(targets, failed.cause)
-            return None
-
-    def call(
-        self,
-        client: Any,
-        api: str,
-        *,
-        subject: str,
-        region: str,
-        permission: str,
-        **params: Any,
-    ) -> dict[str, Any]:
-        """One API call, retried on throttling, 5xx and refused connections within the deadline.
-
-        Raises CallFailed with a cause that names the subject, never a value.
-        """
-        from botocore import exceptions
-
-        method = getattr(client, _snake(api))
-        endpoint = client.meta.endpoint_url
-        attempt = 0
-        while True:
-            attempt += 1
-            if self.left() <= 0:
-                raise CallFailed(
-                    f"timed out after {self.timeout_text} waiting for {endpoint}", GLOBAL
-                )
-            with self._lock:
-                self.requests[api] += 1
-            try:
-                answer: dict[str, Any] = method(**params)
-                return answer
-            except exceptions.ClientError as error:
-                code = str(error.response.get("Error", {}).get("Code", ""))
-                status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-                operation = getattr(error, "operation_name", api)
-                if operation != api:
-                    # Raised while getting credentials (STS for web identity), not by the call.
-                    raise CallFailed(
-                        f"cannot get AWS credentials: {_safe(operation)} failed with {_safe(code)}",
-                        GLOBAL,
-                    ) from None
-                if code in _THROTTLING or status == 429:
-                    reason, limit = "throttled", _MAX_ATTEMPTS
-                    last = f"still throttled by AWS after {attempt} attempts"
-                elif status >= 500 or code in _SERVER:
-                    reason, limit = f"HTTP {status}", _MAX_ATTEMPTS
-                    last = f"AWS service error (HTTP {status}) after {attempt} attempts"
-                else:
-                    cause, kind = describe_code(code, subject, region, permission)
-                    raise CallFailed(cause, kind, code) from None
-            except (exceptions.ConnectionError, exceptions.HTTPClientError) as error:
-                if isinstance(error, exceptions.ReadTimeoutError):
-                    raise CallFailed(
-                        f"timed out after {self.timeout_text} waiting for {endpoint}", GLOBAL
-                    ) from None
-                if isinstance(error, exceptions.ProxyConnectionError):
-                    raise CallFailed("cannot reach the HTTPS proxy", GLOBAL) from None
-                if isinstance(error, exceptions.SSLError):
-                    raise CallFailed(f"TLS handshake with {endpoint} failed", GLOBAL) from None
-                reason, limit = "connection failed", _MAX_CONNECT_ATTEMPTS
-                last = f"cannot reach the endpoint {endpoint}"
-                if isinstance(error, exceptions.ConnectTimeoutError):
-                    last += " (connection timed out)"
-            except exceptions.BotoCoreError as error:
-                raise CallFailed(_sdk_cause(error, subject, api), GLOBAL) from None
-            pause = backoff.pause(attempt)
-            if attempt >= limit or time.monotonic() + pause >= self.deadline:
-                raise CallFailed(last, GLOBAL)
-            self.debug(f"{api} in {region}: {reason}, retrying in {pause:.2f}s")
-            time.sleep(pause)
+            answer: dict[str, Any] = method(**params)
+            return answer
+        except exceptions.ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            operation = getattr(error, "operation_name", api)
+            if operation != api:
+                # Raised while getting credentials (STS for web identity), not by the call.
+                raise CallError(
+                    f"cannot get AWS credentials: {_safe(operation)} failed with {_safe(code)}",
+                    GLOBAL,
+                ) from None
+            if code in _THROTTLING or status == 429:
+                reason, limit = "throttled", _MAX_ATTEMPTS
+                last = f"still throttled by AWS after {attempt} attempts"
+            elif status >= 500 or code in _SERVER:
+                reason, limit = f"HTTP {status}", _MAX_ATTEMPTS
+                last = f"AWS service error (HTTP {status}) after {attempt} attempts"
+            else:
+                cause, kind = describe_code(code, subject, region, permission)
+                raise CallError(cause, kind, code) from None
+        except (exceptions.ConnectionError, exceptions.HTTPClientError) as error:
+            if isinstance(error, exceptions.ReadTimeoutError):
+                raise CallError(pool.timed_out(waiting), GLOBAL) from None
+            if isinstance(error, exceptions.ProxyConnectionError):
+                raise CallError("cannot reach the HTTPS proxy", GLOBAL) from None
+            if isinstance(error, exceptions.SSLError):
+                raise CallError(f"TLS handshake with {endpoint} failed", GLOBAL) from None
+            reason, limit = "connection failed", _MAX_CONNECT_ATTEMPTS
+            last = f"cannot reach the endpoint {endpoint}"
+            if isinstance(error, exceptions.ConnectTimeoutError):
+                last += " (connection timed out)"
+        except exceptions.BotoCoreError as error:
+            raise CallError(_sdk_cause(error, subject, api), GLOBAL) from None
+        pause = backoff.pause(attempt)
+        if attempt >= limit or time.monotonic() + pause >= pool.deadline:
+            raise CallError(last, GLOBAL)
+        pool.debug(f"{api} in {region}: {reason}, retrying in {pause:.2f}s")
+        time.sleep(pause)
 
 
 def _sdk_cause(error: Exception, subject: str, api: str) -> str:
     """Cause for a botocore exception that is not about the network."""
-    from botocore import exceptions
-
     if isinstance(error, exceptions.NoCredentialsError):
         return NO_CREDENTIALS
     if isinstance(error, exceptions.PartialCredentialsError):
@@ -350,21 +253,17 @@ def _client(service: str, region: str, deadline: float) -> Any:
         client = _clients.get((service, region))
         if client is not None:
             return client
-        import boto3
-        from botocore.config import Config
-        from botocore.exceptions import BotoCoreError
-
         if _session is None:
             _session = boto3.session.Session()
         if _credentials_found is None:
             try:
                 _credentials_found = _session.get_credentials() is not None
-            except BotoCoreError as error:
-                raise CallFailed(
+            except exceptions.BotoCoreError as error:
+                raise CallError(
                     f"cannot get AWS credentials ({type(error).__name__})", GLOBAL
                 ) from None
         if not _credentials_found:
-            raise CallFailed(NO_CREDENTIALS, GLOBAL)
+            raise CallError(NO_CREDENTIALS, GLOBAL)
         left = max(0.1, deadline - time.monotonic())
         config = Config(
             connect_timeout=min(_CONNECT_TIMEOUT, left),
@@ -375,8 +274,8 @@ def _client(service: str, region: str, deadline: float) -> Any:
         )
         try:
             client = _session.client(service, region_name=region, config=config)
-        except BotoCoreError as error:
-            raise CallFailed(
+        except exceptions.BotoCoreError as error:
+            raise CallError(
                 f"cannot set up the AWS {service} client ({type(error).__name__})", GLOBAL
             ) from None
         _clients[(service, region)] = client

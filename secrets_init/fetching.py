@@ -3,8 +3,8 @@
 Runs in the forked child (or in-process for --check), never in the
 supervising PID 1. Each provider gets one call with all of its distinct
 targets, in its own thread, so AWS batches and Google calls overlap; the
-providers batch and parallelise further inside. Everything must be back by
-the deadline, otherwise the missing targets fail with a timeout.
+providers batch and parallelise further inside, on their own `Pool`. Everything
+must be back by the deadline, otherwise the missing targets fail with a timeout.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from secrets_init import providers, values
+from secrets_init.providers import pool
 from secrets_init.references import Reference, ResolutionError
 
 # How long past the deadline we wait for a provider before giving up on it:
@@ -23,20 +24,20 @@ _GRACE = 1.0
 
 
 @dataclass(frozen=True)
-class Resolved:
+class Fetched:
     reference: Reference
     value: bytes  # after JSON-key selection; never logged
 
 
-def resolve(
+def fetch_all(
     references: Sequence[Reference], context: providers.FetchContext
-) -> tuple[list[Resolved], list[ResolutionError]]:
-    """Values for every reference that resolved, and an error for each that did not."""
+) -> tuple[list[Fetched], list[ResolutionError]]:
+    """Values for every reference that was fetched, and an error for each that was not."""
     by_provider: dict[str, set[Hashable]] = {}
     for reference in references:
         by_provider.setdefault(reference.provider, set()).add(reference.target)
 
-    results: dict[str, dict[Hashable, bytes | providers.Failure]] = {}
+    results: dict[str, dict[Hashable, pool.Outcome]] = {}
     workers = [
         threading.Thread(
             target=_fetch_into,
@@ -51,40 +52,44 @@ def resolve(
     for worker in workers:
         worker.join(max(0.0, context.deadline - time.monotonic()) + _GRACE)
 
-    resolved: list[Resolved] = []
+    fetched: list[Fetched] = []
     errors: list[ResolutionError] = []
     for reference in references:
         outcome = results.get(reference.provider, {}).get(reference.target)
         if outcome is None:
-            errors.append(ResolutionError.of(reference, "timed out before the secret was fetched"))
+            errors.append(ResolutionError.of(reference, pool.timed_out(context.timeout)))
         elif isinstance(outcome, providers.Failure):
             errors.append(ResolutionError.of(reference, outcome.cause))
         elif reference.json_key is not None:
             try:
-                resolved.append(
-                    Resolved(reference, values.select_json_key(outcome, reference.json_key))
+                fetched.append(
+                    Fetched(reference, values.select_json_key(outcome, reference.json_key))
                 )
-            except values.ValueProblem as problem:
-                errors.append(ResolutionError.of(reference, str(problem)))
+            except values.UnusableValueError as error:
+                errors.append(ResolutionError.of(reference, str(error)))
         else:
-            resolved.append(Resolved(reference, outcome))
-    return resolved, errors
+            fetched.append(Fetched(reference, outcome))
+    return fetched, errors
 
 
 def _fetch_into(
-    results: dict[str, dict[Hashable, bytes | providers.Failure]],
+    results: dict[str, dict[Hashable, pool.Outcome]],
     name: str,
     targets: set[Hashable],
     context: providers.FetchContext,
 ) -> None:
+    entry = providers.by_name(name)
     try:
-        outcome = providers.by_name(name).load().fetch(targets, context)
+        fetcher = entry.fetcher()
     except ImportError as error:
         missing = error.name or "its SDK"
-        failure = providers.Failure(f"the {name} provider needs {missing}, which is not installed")
-        outcome = dict.fromkeys(targets, failure)
+        failure = providers.Failure(
+            f"the {name} provider needs {missing}, which is not installed "
+            f"(pip install 'secrets-init[{entry.family}]')"
+        )
+        results[name] = dict.fromkeys(targets, failure)
+        return
+    try:
+        results[name] = fetcher.fetch(targets, context)
     except Exception as error:  # noqa: BLE001 - a provider bug must not leak a message
-        # The exception text could quote a response; only its type is safe to print.
-        failure = providers.Failure(f"unexpected {type(error).__name__} in the {name} provider")
-        outcome = dict.fromkeys(targets, failure)
-    results[name] = outcome
+        results[name] = dict.fromkeys(targets, providers.Failure(pool.unexpected(error, name)))
