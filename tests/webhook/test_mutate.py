@@ -1,0 +1,273 @@
+"""Admission decisions as pure functions: patches applied by jsonpatch, pods validated.
+
+The Cluster and Images here answer from memory; test_kube.py and
+test_registry.py drive the real ones, test_server.py the whole process.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from secrets_init.webhook import layout, review
+from secrets_init.webhook.cluster import ReadError
+from secrets_init.webhook.mutate import DENIED, MUTATED, SKIPPED, UNCHANGED, Mutator
+from secrets_init.webhook.program import ImageConfig
+from tests.webhook import pods, pss
+from tests.webhook.checks import assert_valid, patched
+from tests.webhook.memory import MemoryCluster, MemoryImages
+
+ORDERS_IMAGE = "registry.example/orders:1.0"
+
+
+def mutator(cluster: MemoryCluster | None = None, images: MemoryImages | None = None) -> Mutator:
+    return Mutator(
+        image=pods.SECRETS_INIT_IMAGE,
+        cluster=cluster or MemoryCluster(),
+        images=images
+        or MemoryImages({ORDERS_IMAGE: ImageConfig(("/entry",), ("serve", "--port=80"))}),
+        excluded=("secrets-init",),
+    )
+
+
+def decide(pod: dict[str, Any], m: Mutator | None = None, **kwargs: Any) -> tuple[str, Any]:
+    decision = (m or mutator()).decide(review.parse(_json(pods.review(pod, **kwargs))))
+    return decision.outcome, decision.response["response"]
+
+
+def _json(value: Any) -> bytes:
+    import json
+
+    return json.dumps(value).encode()
+
+
+def _container(pod: dict[str, Any], name: str) -> dict[str, Any]:
+    spec = pod["spec"]
+    [found] = [
+        c for c in [*spec.get("initContainers", []), *spec["containers"]] if c["name"] == name
+    ]
+    return found
+
+
+@pytest.mark.parametrize("shape", sorted(pods.SHAPES))
+def test_each_shape_is_injected_validly_and_once(shape: str) -> None:
+    original = pods.SHAPES[shape]
+    assert_valid(original)
+    outcome, response = decide(original)
+    assert outcome == MUTATED
+    assert "warnings" not in response
+    after = patched(original, response)
+    assert_valid(after)
+
+    init = after["spec"]["initContainers"]
+    assert init[0]["name"] == layout.INIT_CONTAINER
+    assert init[0]["image"] == pods.SECRETS_INIT_IMAGE
+    assert init[0]["args"] == ["copy", layout.BIN_DIR]
+    assert [c["name"] for c in init[1:]] == [
+        c["name"] for c in original["spec"].get("initContainers", [])
+    ]
+    assert after["metadata"]["annotations"][layout.STATUS_ANNOTATION] == layout.INJECTED
+
+    # Mutating twice equals mutating once.
+    outcome, again = decide(after)
+    assert outcome == SKIPPED and "patch" not in again
+    assert patched(after, again) == after
+
+
+@pytest.mark.parametrize("shape", sorted(pods.SHAPES))
+def test_wrapped_containers_run_their_program_under_secrets_init(shape: str) -> None:
+    original = pods.SHAPES[shape]
+    after = patched(original, decide(original)[1])
+    for before in [*original["spec"].get("initContainers", []), *original["spec"]["containers"]]:
+        now = _container(after, before["name"])
+        if now == before:
+            continue  # not wrapped: untouched
+        assert now["command"] == [layout.PROGRAM, "--"]
+        expected = (
+            [*before["command"], *before.get("args", [])]
+            if before.get("command")
+            else ["/entry", *(before.get("args") or ["serve", "--port=80"])]
+        )
+        assert now["args"] == expected
+        mounts = {m["mountPath"]: m for m in now["volumeMounts"]}
+        assert mounts[layout.BIN_DIR] == {
+            "name": layout.BIN_VOLUME,
+            "mountPath": layout.BIN_DIR,
+            "readOnly": True,
+        }
+        assert now["volumeMounts"][: len(before.get("volumeMounts", []))] == before.get(
+            "volumeMounts", []
+        )
+        assert now["env"][: len(before.get("env", []))] == before.get("env", [])
+        names = [v["name"] for v in now["env"]]
+        assert len(names) == len(set(names))
+        # Everything else of the container is as it was.
+        rest = {k: v for k, v in now.items() if k not in {"command", "args", "volumeMounts", "env"}}
+        assert rest == {
+            k: v for k, v in before.items() if k not in {"command", "args", "volumeMounts", "env"}
+        }
+
+
+def test_which_containers_are_wrapped() -> None:
+    after = patched(pods.SHAPES["several-containers"], decide(pods.SHAPES["several-containers"])[1])
+    assert _container(after, "a")["command"][0] == layout.PROGRAM
+    assert _container(after, "b") == pods.SHAPES["several-containers"]["spec"]["containers"][1]
+    assert _container(after, "c")["args"] == ["/entry", "serve"]
+
+    shape = pods.SHAPES["init-container-without-reference"]
+    after = patched(shape, decide(shape)[1])
+    assert _container(after, "wait") == shape["spec"]["initContainers"][0]
+    assert [c["name"] for c in after["spec"]["initContainers"]] == ["secrets-init", "wait"]
+
+
+def test_the_containers_own_cache_variable_wins() -> None:
+    shape = pods.SHAPES["own-env-and-mounts"]
+    env = _container(patched(shape, decide(shape)[1]), "app")["env"]
+    assert [v for v in env if v["name"] == "SECRETS_INIT_CACHE"] == [
+        {"name": "SECRETS_INIT_CACHE", "value": "/var/cache/si"}
+    ]
+
+
+@pytest.mark.parametrize("shape", sorted(pods.WITHOUT_REFERENCES))
+def test_pods_without_references_are_allowed_unchanged(shape: str) -> None:
+    outcome, response = decide(pods.WITHOUT_REFERENCES[shape])
+    assert outcome == UNCHANGED
+    assert response == {"uid": "u-1", "allowed": True}
+
+
+def test_dry_run_gets_the_same_answer() -> None:
+    shape = pods.SHAPES["neither"]
+    assert decide(shape, dry_run=True) == decide(shape)
+
+
+def test_images_are_asked_only_without_command_and_with_the_pull_secrets() -> None:
+    images = MemoryImages({ORDERS_IMAGE: ImageConfig(("/e",))})
+    decide(pods.SHAPES["command-and-args"], mutator(images=images))
+    assert images.asked == []
+    shape = copy.deepcopy(pods.SHAPES["args-only"])
+    shape["spec"]["imagePullSecrets"] = [{"name": "pull"}, {"name": "sa-pull"}]
+    decide(shape, mutator(images=images))
+    assert images.asked == [(ORDERS_IMAGE, "orders", ("pull", "sa-pull"))]
+
+
+def test_a_failed_image_lookup_denies_with_the_way_out() -> None:
+    outcome, response = decide(pods.SHAPES["neither"], mutator(images=MemoryImages()))
+    assert outcome == DENIED and response["allowed"] is False
+    message = response["status"]["message"]
+    assert "'app' sets no command" in message
+    assert f"{ORDERS_IMAGE}: manifest unknown" in message
+    assert "Set `command`" in message and "imagePullSecrets" in message
+
+
+def test_an_image_without_a_program_denies() -> None:
+    images = MemoryImages({ORDERS_IMAGE: ImageConfig()})
+    outcome, response = decide(pods.SHAPES["neither"], mutator(images=images))
+    assert outcome == DENIED
+    assert "names a program" in response["status"]["message"]
+
+
+@pytest.mark.parametrize("status", [403, 404, 500])
+def test_an_unreadable_object_injects_with_a_warning(status: int) -> None:
+    """Never skip when unsure: the original webhook's leak (its issue 50)."""
+    cluster = MemoryCluster(failing={"refs": ReadError(f"HTTP {status}", status)})
+    outcome, response = decide(pods.SHAPES["valueFrom-secret"], mutator(cluster=cluster))
+    assert outcome == MUTATED
+    [warning] = response["warnings"]
+    assert "Secret refs" in warning and f"HTTP {status}" in warning and "app" in warning
+    assert len(warning) <= 256
+    assert_valid(patched(pods.SHAPES["valueFrom-secret"], response))
+
+
+def test_each_object_is_read_once_per_review() -> None:
+    cluster = MemoryCluster()
+    shape = pods.pod(
+        pods.container("a", command=["/a"], envFrom=[{"configMapRef": {"name": "plain"}}]),
+        pods.container("b", command=["/b"], envFrom=[{"configMapRef": {"name": "plain"}}]),
+    )
+    assert decide(shape, mutator(cluster=cluster))[0] == UNCHANGED
+    assert cluster.reads == [("ConfigMap", "orders", "plain")]
+
+
+def test_secret_values_never_appear_in_a_response() -> None:
+    cluster = MemoryCluster(failing={"refs": ReadError("HTTP 500", 500)})
+    for m in (mutator(), mutator(cluster=cluster), mutator(images=MemoryImages())):
+        for shape in [*pods.SHAPES.values(), *pods.WITHOUT_REFERENCES.values()]:
+            text = str(decide(shape, m)[1])
+            for objects in (pods.CONFIG_MAPS, pods.SECRETS):
+                for values in objects.values():
+                    for value in values.values():
+                        assert value not in text or value in str(shape)
+
+
+def test_annotations_become_secrets_init_variables() -> None:
+    shape = copy.deepcopy(pods.SHAPES["command-only"])
+    shape["metadata"]["annotations"] = {
+        "secrets-init/log-format": "json",
+        "secrets-init/timeout": "5",
+        "secrets-init/provider": "aws",
+        "other/thing": "x",
+    }
+    after = patched(shape, decide(shape)[1])
+    env = {v["name"]: v["value"] for v in _container(after, "app")["env"]}
+    assert env["SECRETS_INIT_LOG_FORMAT"] == "json"
+    assert env["SECRETS_INIT_TIMEOUT"] == "5"
+    assert env["SECRETS_INIT_PROVIDER"] == "aws"
+    assert env["SECRETS_INIT_CACHE"] == layout.CACHE_DIR
+    assert_valid(after)
+
+
+@pytest.mark.parametrize(
+    ("annotation", "value", "message"),
+    [
+        ("secrets-init/log-format", "xml", "'xml' is not one of text, json"),
+        ("secrets-init/timeout", "soon", "not a number of seconds"),
+        ("secrets-init/colour", "red", "not a secrets-init option"),
+        ("secrets-init/check", "true", "not a secrets-init option"),  # no twin: never
+    ],
+)
+def test_a_bad_annotation_denies_with_secrets_inits_message(
+    annotation: str, value: str, message: str
+) -> None:
+    shape = copy.deepcopy(pods.SHAPES["command-only"])
+    shape["metadata"]["annotations"] = {annotation: value}
+    outcome, response = decide(shape)
+    assert outcome == DENIED
+    assert annotation in response["status"]["message"]
+    assert message in response["status"]["message"]
+
+
+def test_opt_out_label_and_excluded_namespaces() -> None:
+    shape = copy.deepcopy(pods.SHAPES["command-only"])
+    shape["metadata"]["labels"]["secrets-init/inject"] = "disabled"
+    assert decide(shape) == (SKIPPED, {"uid": "u-1", "allowed": True})
+    for namespace in ("kube-system", "secrets-init"):
+        shape = copy.deepcopy(pods.SHAPES["command-only"])
+        shape["metadata"]["namespace"] = namespace
+        assert decide(shape)[0] == SKIPPED
+
+
+def test_hand_wrapped_containers_are_left_alone() -> None:
+    shape = pods.pod(
+        pods.container(
+            command=["/helper/bin/secrets-init", "--"], args=["/app"], env=pods.env(DB=pods.SM)
+        )
+    )
+    assert decide(shape) == (SKIPPED, {"uid": "u-1", "allowed": True})
+
+
+def test_only_pod_creations_are_mutated() -> None:
+    request = pods.review(pods.SHAPES["command-only"])
+    request["request"]["operation"] = "UPDATE"
+    decision = mutator().decide(review.parse(_json(request)))
+    assert decision.outcome == SKIPPED and "patch" not in decision.response["response"]
+
+
+def test_a_pod_that_breaks_restricted_is_not_made_worse() -> None:
+    """The webhook adds nothing that the restricted standard forbids, even to a baseline pod."""
+    shape = copy.deepcopy(pods.SHAPES["command-only"])
+    del shape["spec"]["securityContext"]
+    before = set(pss.violations(shape))
+    after = patched(shape, decide(shape)[1])
+    assert set(pss.violations(after)) == before
