@@ -22,6 +22,11 @@ from secrets_init.references import Reference, ResolutionError
 # providers stop themselves at the deadline, this only covers a stuck SDK.
 _GRACE = 1.0
 
+# Fetch modules are imported one at a time: when two providers' threads import
+# a shared module (aws_client) whose SDK is missing, the second one would see
+# the first one's half-done import fail and report the wrong missing name.
+_importing = threading.Lock()
+
 
 @dataclass(frozen=True)
 class Fetched:
@@ -80,7 +85,8 @@ def _fetch_into(
 ) -> None:
     entry = providers.by_name(name)
     try:
-        fetcher = entry.fetcher()
+        with _importing:
+            fetcher = entry.fetcher()
     except ImportError as error:
         missing = error.name or "its SDK"
         failure = providers.Failure(
