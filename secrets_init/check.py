@@ -25,7 +25,7 @@ def run_check(settings: Settings, private_dir: str | None, log: Logger) -> int:
         sys.stdout.flush()
         return exits.ERROR
     _, errors = environment.program_environment(
-        environ, found, settings, private_dir, log, dry_run=True
+        environ, found, settings, private_dir, log, write_files=False
     )
     failed: dict[str, ResolutionError] = {e.variable: e for e in errors}
     for reference in found:

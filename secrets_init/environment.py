@@ -26,13 +26,13 @@ def program_environment(
     private_dir: str | None,
     log: Logger,
     *,
-    dry_run: bool = False,
+    write_files: bool = True,
 ) -> tuple[dict[bytes, bytes], list[ResolutionError]]:
     """Fetch every reference and build the program's environment from the answers.
 
-    Files are written only when everything was fetched and `dry_run` is off:
-    otherwise the program will not start, but every other check still runs,
-    so that all problems are reported in one go.
+    Files are written only when everything was fetched and `write_files` is
+    on (off for --check): otherwise the program will not start, but every
+    other check still runs, so that all problems are reported in one go.
     """
     context = providers.FetchContext(
         deadline=time.monotonic() + settings.timeout,
@@ -46,7 +46,7 @@ def program_environment(
         fetched,
         expand_json=settings.expand_json,
         private_dir=private_dir,
-        write_files=not (dry_run or errors),
+        write_files=write_files and not errors,
     )
     return result, errors + build_errors
 
