@@ -30,6 +30,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--orphans", type=int, help="orphans to reap (default 10000)")
     parser.add_argument("--repeats", type=int, help="runs per resolution scenario (default 5)")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="added per request")
+    parser.add_argument("--no-chart", action="store_true", help="write the report only")
     parser.add_argument("--command-name", default="scripts/bench", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     quick = args.quick
@@ -75,7 +76,11 @@ def main(argv: list[str]) -> int:
         orphans=args.orphans,
     )
     text = report.markdown(run)
-    note = report.chart(run, args.out / "benchmarks.png")
+    note = (
+        "no chart drawn (--no-chart)"
+        if args.no_chart
+        else report.chart(run, args.out / "benchmarks.png")
+    )
     if note:
         text += f"\n_{note}._\n"
         _say(note)

@@ -1,30 +1,25 @@
 """The local endpoints resolution is measured against, and the secrets they hold.
 
 AWS: moto's server in its own process (so its work does not compete for this
-process's GIL), behind `LatencyProxy`. Google: the project's fake Secret
-Manager gRPC server from tests/google, whose own per-call delay plays the
-proxy's part and whose request log counts the calls.
+process's GIL), behind the proxy that adds latency and keeps the interval
+each call was in flight. Google: the fake Secret Manager gRPC server, whose
+own per-call delay plays the proxy's part. All three come from testing/,
+which the tests use too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-from bench.latency_proxy import LatencyProxy
-from bench.subjects import ROOT
+from testing.aws_proxy import AwsProxy
+from testing.fake_secretmanager import FakeSecretManager
+from testing.moto import ACCOUNT, DUMMY_CREDENTIALS, client, start_moto
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
-ACCOUNT = "123456789012"  # moto's default account
 GOOGLE_PROJECT = "bench-project"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 
 SM, SSM, GOOGLE = "sm", "ssm", "google"
 KINDS = (SM, SSM, GOOGLE)
@@ -46,8 +41,8 @@ def provider_available(kind: str) -> bool:
 
 @dataclass
 class Emulators:
-    proxy: LatencyProxy | None = None
-    google: Any = None  # tests.google.fake_secretmanager.FakeSecretManager
+    proxy: AwsProxy | None = None
+    google: FakeSecretManager | None = None
     references: dict[str, list[str]] = field(default_factory=dict)  # kind -> references
     problems: dict[str, str] = field(default_factory=dict)  # kind -> why it is unavailable
 
@@ -79,7 +74,7 @@ class Emulators:
 
     def env(self) -> dict[str, str]:
         """What secrets-init needs to reach the emulators (no references)."""
-        env = {"AWS_EC2_METADATA_DISABLED": "true", **CREDENTIALS}
+        env = {"AWS_EC2_METADATA_DISABLED": "true", **DUMMY_CREDENTIALS}
         if self.proxy is not None:
             env["AWS_ENDPOINT_URL"] = self.proxy.url
         if self.google is not None:
@@ -100,10 +95,9 @@ def running(per_kind: int) -> Iterator[Emulators]:
                 emulators.problems[kind] = "provider not written yet"
         if emulators.available(SM) or emulators.available(SSM):
             try:
-                port = stack.enter_context(_moto_server())
-                emulators.proxy = LatencyProxy(port).start()
-                stack.callback(emulators.proxy.stop)
-                _seed_aws(port, per_kind, emulators)
+                moto = stack.enter_context(start_moto())
+                emulators.proxy = stack.enter_context(AwsProxy(moto.url))
+                _seed_aws(moto.url, per_kind, emulators)
             except Exception as error:  # noqa: BLE001 - reported as a row note instead
                 for kind in (SM, SSM):
                     emulators.problems.setdefault(kind, f"moto unavailable: {error}")
@@ -116,49 +110,12 @@ def running(per_kind: int) -> Iterator[Emulators]:
         yield emulators
 
 
-@contextlib.contextmanager
-def _moto_server() -> Iterator[int]:
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("moto server did not start")
-            time.sleep(0.1)
-        yield port
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _seed_aws(port: int, per_kind: int, emulators: Emulators) -> None:
-    import boto3
-
-    endpoint = f"http://127.0.0.1:{port}"  # straight to moto: seeding is not measured
-    clients = {}
-    for region in REGIONS:
-        session = boto3.session.Session(region_name=region, **_boto_credentials())
-        clients[region] = (
-            session.client("secretsmanager", endpoint_url=endpoint),
-            session.client("ssm", endpoint_url=endpoint),
-        )
+def _seed_aws(url: str, per_kind: int, emulators: Emulators) -> None:
+    """Straight into moto: seeding is not measured."""
+    clients = {
+        region: (client(url, "secretsmanager", region), client(url, "ssm", region))
+        for region in REGIONS
+    }
     sm_refs, ssm_refs = [], []
     for index in range(per_kind):
         sm, ssm = clients[region_of(index)]
@@ -171,32 +128,8 @@ def _seed_aws(port: int, per_kind: int, emulators: Emulators) -> None:
     emulators.references[SSM] = ssm_refs
 
 
-def _boto_credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    }
-
-
-def _google_server(per_kind: int, emulators: Emulators) -> Any:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from tests.google.fake_secretmanager import FakeSecretManager
-
-    class TimedFake(FakeSecretManager):
-        """Keeps the interval each call was in flight, like LatencyProxy."""
-
-        intervals: list[tuple[float, float]] = []  # noqa: RUF012 - replaced per instance
-
-        def _access(self, request: Any, context: Any) -> Any:
-            started = time.monotonic()
-            try:
-                return super()._access(request, context)
-            finally:
-                self.intervals.append((started, time.monotonic()))
-
-    fake = TimedFake()
-    fake.intervals = []
+def _google_server(per_kind: int, emulators: Emulators) -> FakeSecretManager:
+    fake = FakeSecretManager()
     fake.start()
     refs = []
     for index in range(per_kind):

@@ -26,6 +26,7 @@ def describe(python: str) -> Machine:
         [python, "-I", "-S", "-c", "import sys; print(sys.version.split()[0])"],
         capture_output=True,
         text=True,
+        timeout=30,
         check=True,
     ).stdout.strip()
     return Machine(

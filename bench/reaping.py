@@ -52,6 +52,7 @@ def available() -> str:
         ["unshare", "--fork", "--pid", "--mount-proc", "sh", "-c", "echo $$"],
         capture_output=True,
         text=True,
+        timeout=30,
         check=False,
     )
     if probe.returncode != 0 or probe.stdout.strip() != "1":

@@ -245,6 +245,7 @@ def sdk_cost(subjects: Subjects, name: str, statement: str, repeats: int) -> Sdk
             capture_output=True,
             text=True,
             env=clean_env(),
+            timeout=60,
             check=False,
         )
         if done.returncode != 0:

@@ -176,6 +176,7 @@ def importtime(module_argv: list[str], runs: int) -> tuple[list[ImportCost], flo
             capture_output=True,
             text=True,
             env=clean_env(),
+            timeout=60,
             check=False,
         )
         total = 0

@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from testing import process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,14 +49,12 @@ def find(workdir: Path) -> Subjects:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment every measured command gets: nothing from the caller's shell."""
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "HOME": os.environ.get("HOME", "/root"),
-    }
-    env.update(extra)
-    return env
+    """The environment every measured command gets: nothing from the caller's shell.
+
+    The tests' environment (testing.process) without PYTHONPATH: the module
+    runs from a venv that finds the checkout by itself (see above).
+    """
+    return {"PATH": process.PATH, "LANG": "C.UTF-8", "HOME": process.HOME, **extra}
 
 
 def _dev_python() -> str:
@@ -69,14 +69,18 @@ def _clean_venv(dev_python: str, target: Path) -> str:
         [dev_python, "-I", "-c", "import site; print('\\n'.join(site.getsitepackages()))"],
         capture_output=True,
         text=True,
+        timeout=60,
         check=True,
     ).stdout.split()
-    subprocess.run([dev_python, "-m", "venv", "--without-pip", str(target)], check=True)
+    subprocess.run(
+        [dev_python, "-m", "venv", "--without-pip", str(target)], timeout=120, check=True
+    )
     python = target / "bin" / "python"
     own_site = subprocess.run(
         [str(python), "-I", "-c", "import site; print(site.getsitepackages()[0])"],
         capture_output=True,
         text=True,
+        timeout=60,
         check=True,
     ).stdout.strip()
     # Plain path lines: site appends them to sys.path without running anything.

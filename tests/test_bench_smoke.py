@@ -8,14 +8,17 @@ names the machine, and that correctness facts (no zombie left) hold.
 
 from __future__ import annotations
 
-import importlib.util
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from bench import report
 from bench.resolution import sdk_import_ms
-from tests.conftest import ROOT, unshare_available
+from testing.process import ROOT, child_env, unshare_available
 
 NUMBER = r"\d+(\.\d+)?"
 
@@ -29,45 +32,51 @@ def _row(report: str, label: str) -> list[str]:
 
 def test_quick_run_writes_every_table(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench", "--quick", "--no-chart", "--out", str(tmp_path)],
         cwd=ROOT,
+        env=child_env(**({"CI": os.environ["CI"]} if "CI" in os.environ else {})),
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    report = (tmp_path / "benchmarks.md").read_text()
+    text = (tmp_path / "benchmarks.md").read_text()
 
     for heading in ("## Goals", "## 1. Start-up", "## 2. Resident memory", "## 3. Secret", "## 4."):
-        assert heading in report
-    assert re.search(r"\| cores \| \d+ ", report)
-    assert "| Python | CPython 3." in report
-    assert "quick mode" in report
+        assert heading in text
+    assert re.search(r"\| cores \| \d+ ", text)
+    assert "| Python | CPython 3." in text
+    assert "quick mode" in text
 
     # Part 1: the bare commands always exist, so they have a median.
     for label in ("`true` (bare)", "`python -I -S -c pass`", "`python -I -m secrets_init -- true`"):
-        assert re.fullmatch(NUMBER, _row(report, label)[1]), _row(report, label)
+        assert re.fullmatch(NUMBER, _row(text, label)[1]), _row(text, label)
     # Part 2: the module supervised `sleep`, alone in its tree.
-    memory = _row(report, "secrets-init, module")
+    memory = _row(text, "secrets-init, module")
     assert memory[1] == "1" and re.fullmatch(NUMBER, memory[2]), memory
     # Part 3: every scenario has a row, with numbers or a reason.
     for label in ("N=1 mixed", "N=3 mixed", "N=6 mixed", "2 SM + 2 SSM", "2 Google"):
-        assert len(_row(report, label)) > 1
+        assert len(_row(text, label)) > 1
     # Part 4 (its rows share labels with part 2's): as PID 1, no orphan was left behind.
-    part4 = report.split("## 4.", 1)[1]
+    part4 = text.split("## 4.", 1)[1]
     reaping = _row(part4, "secrets-init, module")
     if unshare_available():
         assert reaping[5] == "0" and reaping[7] == "0", reaping
     else:
         assert "unshare" in reaping[1]
 
-    chart = tmp_path / "benchmarks.png"
-    if importlib.util.find_spec("matplotlib") is not None:
-        assert chart.read_bytes().startswith(b"\x89PNG")
-    else:
-        assert not chart.exists()
-        assert "matplotlib is not installed" in report
+    assert not (tmp_path / "benchmarks.png").exists()
+    assert "no chart drawn (--no-chart)" in text
+
+
+def test_without_matplotlib_the_chart_is_a_note_and_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now fails
+    note = report.chart(None, tmp_path / "benchmarks.png")  # type: ignore[arg-type]
+    assert note.startswith("matplotlib is not installed")
+    assert not (tmp_path / "benchmarks.png").exists()
 
 
 def test_sdk_import_time_counts_only_outermost_third_party_imports() -> None:

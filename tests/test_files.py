@@ -1,4 +1,5 @@
-"""Secrets as files (`?destination=`), written for real and observed by the program."""
+"""Secrets as files (`?destination=`, secrets_init/files.py), written for real and observed by
+the program."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import clean_env, gsm_env, secrets_init_argv
-from tests.google.fake_secretmanager import FakeSecretManager
-from tests.supervised import wait_for
+import pytest
+
+from testing import process
+from testing.fake_secretmanager import FakeSecretManager, gsm_env
+from testing.process import child_env, run
+from testing.supervised import wait_for
 
 REF = "gcp:secretmanager:projects/proj-1/secrets/"
 
@@ -34,13 +38,7 @@ print(json.dumps({
 def describe(
     env: dict[str, str], variable: str, *options: str
 ) -> tuple[int, dict[str, object], str]:
-    result = subprocess.run(
-        [*secrets_init_argv(), *options, "--", sys.executable, "-c", DESCRIBE, variable],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run([*options, "--", sys.executable, "-c", DESCRIBE, variable], env=env)
     info = json.loads(result.stdout) if result.returncode == 0 else {}
     return result.returncode, info, result.stderr
 
@@ -95,9 +93,7 @@ def test_destination_in_a_missing_directory_names_variable_and_path(
     missing = tmp_path / "no" / "file"
     marker = tmp_path / "started"
     env = gsm_env(gsm, OUT=REF + f"s?destination={missing}")
-    result = subprocess.run(
-        [*secrets_init_argv(), "--", "touch", str(marker)], env=env, capture_output=True, text=True
-    )
+    result = run(["--", "touch", str(marker)], env=env)
     assert result.returncode == 1
     assert not marker.exists()
     first = result.stderr.splitlines()[0]
@@ -105,16 +101,15 @@ def test_destination_in_a_missing_directory_names_variable_and_path(
     assert str(missing.parent) in first
 
 
-def test_malformed_destinations_are_refused_before_anything_runs(tmp_path: Path) -> None:
-    for value in (REF + "s?destination=relative/x", REF + "s?destination=", REF + "s?dest=/x"):
-        result = subprocess.run(
-            [*secrets_init_argv(), "--", "true"],
-            env=clean_env(V=value),
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 1
-        assert result.stderr.startswith(f"secrets-init: error: V: {value}: ")
+@pytest.mark.parametrize(
+    "value",
+    [REF + "s?destination=relative/x", REF + "s?destination=", REF + "s?dest=/x"],
+    ids=["relative", "empty", "unknown-option"],
+)
+def test_malformed_destinations_are_refused_before_anything_runs(value: str) -> None:
+    result = run(["--", "true"], env=child_env(V=value))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"secrets-init: error: V: {value}: ")
 
 
 def test_tempfile_is_removed_when_secrets_init_is_terminated(
@@ -123,7 +118,7 @@ def test_tempfile_is_removed_when_secrets_init_is_terminated(
     gsm.add_secret("proj-1", "s", b"v")
     env = gsm_env(gsm, S=REF + "s?destination=tempfile")
     proc = subprocess.Popen(
-        [*secrets_init_argv(), "--secrets-dir", str(tmp_path), "--", "sleep", "30"],
+        [*process.command(), "--secrets-dir", str(tmp_path), "--", "sleep", "30"],
         env=env,
         stderr=subprocess.PIPE,
     )

@@ -12,8 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.conftest import as_pid1, gsm_env, secrets_init_argv
-from tests.google.fake_secretmanager import FakeSecretManager
+from testing import process
+from testing.fake_secretmanager import FakeSecretManager, gsm_env
+from testing.process import run
 
 REF = "gcp:secretmanager:projects/proj-1/secrets/"
 VALUES = {
@@ -40,12 +41,6 @@ def assert_no_secret(*outputs: str) -> None:
     for value in FORBIDDEN:
         for form in forbidden_forms(value):
             assert form not in text, f"secret leaked in the form {form[:6]}…"
-
-
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*secrets_init_argv(), *args], env=env, capture_output=True, text=True, timeout=60
-    )
 
 
 @pytest.fixture
@@ -81,21 +76,23 @@ def test_success_and_every_failure_path_print_no_value(
     stocked: FakeSecretManager, level: str, fmt: str
 ) -> None:
     options = ["--log-level", level, "--log-format", fmt]
-    ok = run(gsm_env(stocked, **GOOD), *options, "--", "true")
+    ok = run([*options, "--", "true"], env=gsm_env(stocked, **GOOD))
     assert ok.returncode == 0, ok.stderr
-    failed = run(gsm_env(stocked, **GOOD, **BAD), *options, "--", "true")
+    failed = run([*options, "--", "true"], env=gsm_env(stocked, **GOOD, **BAD))
     assert failed.returncode == 1
-    for variable in BAD:
-        assert any(line for line in failed.stderr.splitlines() if f"{variable}: " in line), variable
+    named = {variable for variable in BAD if f"{variable}: " in failed.stderr}
+    assert named == set(BAD)
     assert_no_secret(ok.stdout, ok.stderr, failed.stdout, failed.stderr)
 
 
 def test_check_prints_names_references_and_status_only(stocked: FakeSecretManager) -> None:
-    ok = run(gsm_env(stocked, **GOOD), "--check", "--log-level", "debug")
+    ok = run(["--check", "--log-level", "debug"], env=gsm_env(stocked, **GOOD))
     assert ok.returncode == 0
     assert sorted(line.split()[0] for line in ok.stdout.splitlines()) == sorted(GOOD)
     assert all(line.endswith(" ok") for line in ok.stdout.splitlines())
-    failed = run(gsm_env(stocked, **GOOD, **BAD), "--check", "--log-level", "debug", "--", "true")
+    failed = run(
+        ["--check", "--log-level", "debug", "--", "true"], env=gsm_env(stocked, **GOOD, **BAD)
+    )
     assert failed.returncode == 1
     lines = {line.split()[0]: line for line in failed.stdout.splitlines()}
     assert set(lines) == set(GOOD) | set(BAD)
@@ -109,7 +106,7 @@ def test_an_unexpected_exception_prints_one_line_and_no_traceback(
 ) -> None:
     # With stdout closed, --check cannot write its report: an error nobody planned for.
     result = subprocess.run(
-        [*secrets_init_argv(), "--check", "--log-level", "debug"],
+        [*process.command(), "--check", "--log-level", "debug"],
         env=gsm_env(stocked, **GOOD),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -153,11 +150,13 @@ print("mine", os.environ["A"].encode() == needles[0])
 def test_pid1_environ_and_memory_hold_references_never_values(
     stocked: FakeSecretManager, tmp_path: Path
 ) -> None:
-    env = gsm_env(stocked, **GOOD)
     needles = tmp_path / "needles"
     needles.write_bytes("\n".join(FORBIDDEN[:4]).encode())
-    argv = [*secrets_init_argv(), "--", sys.executable, "-c", SCAN_PID1, str(needles)]
-    result = subprocess.run(as_pid1(argv), env=env, capture_output=True, text=True, timeout=60)
+    result = run(
+        ["--", sys.executable, "-c", SCAN_PID1, str(needles)],
+        env=gsm_env(stocked, **GOOD),
+        pid1=True,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "environ-has-ref True",
@@ -171,7 +170,7 @@ def test_resolved_values_reach_the_program_exactly(
     stocked: FakeSecretManager, tmp_path: Path
 ) -> None:
     program = "import os; print(os.environ['A'], os.environ['B'], os.environ['C'], sep='|')"
-    result = run(gsm_env(stocked, **GOOD), "--", sys.executable, "-c", program)
+    result = run(["--", sys.executable, "-c", program], env=gsm_env(stocked, **GOOD))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "|".join(
         ["Zq7-plain-Secret-Value-91x", "Zq7-json-Password-42y", "Zq7-ünïcødé-Sécret-33w"]

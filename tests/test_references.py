@@ -1,16 +1,18 @@
-"""Finding references and turning fetched bytes into values (pure logic)."""
+"""Finding references in the environment (secrets_init/references.py)."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from secrets_init import environment, references, values
-from secrets_init.references import Reference, ResolutionError
-from secrets_init.resolver import Resolved
+from secrets_init import references
+from secrets_init.references import ResolutionError
+from testing.aws_proxy import AwsProxy
+from testing.moto import ACCOUNT, Aws, aws_env
+from testing.process import run
+
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/my-service-account-role"
 
 
 def test_only_values_starting_with_a_prefix_are_references() -> None:
@@ -44,65 +46,43 @@ def test_destination_suffix_is_parsed_and_checked() -> None:
         references.parse_one("V", "arn:aws:secretsmanager:r:1:secret:x?other=1", entry)
 
 
-def ref(
-    variable: str = "V", json_key: str | None = None, destination: str | None = None
-) -> Reference:
-    return Reference(variable, "ref-text", "test", ("t", variable), json_key, destination)
-
-
-@pytest.mark.parametrize(
-    ("stored", "expected"),
-    [("text", b"text"), (None, b""), (5, b"5"), (1.5, b"1.5"), (True, b"true"),
-     ([1, "a"], b'[1,"a"]'), ({"x": {"y": None}}, b'{"x":{"y":null}}'), ("é", "é".encode())],
-)  # fmt: skip
-def test_json_key_conversions(stored: object, expected: bytes) -> None:
-    payload = json.dumps({"key": stored, "other": "must-not-leak"}).encode()
-    assert values.select_json_key(payload, "key") == expected
-
-
-def test_missing_json_key_names_the_key_not_the_others() -> None:
-    payload = json.dumps({"user": "u", "pw": "hunter2"}).encode()
-    with pytest.raises(values.ValueProblem) as problem:
-        values.select_json_key(payload, "password")
-    message = str(problem.value)
-    assert "'password'" in message
-    assert "pw" not in message.replace("password", "") and "hunter2" not in message
-    with pytest.raises(values.ValueProblem):
-        values.select_json_key(b"not json", "k")
-    with pytest.raises(values.ValueProblem):
-        values.select_json_key(b"[1,2]", "k")
-
-
-def test_environment_refuses_nul_non_utf8_and_oversized_values() -> None:
-    for bad in (b"a\0b", b"\xff", b"x" * (128 * 1024)):
-        _, errors = environment.build({}, [Resolved(ref(), bad)])
-        assert len(errors) == 1 and errors[0].variable == "V"
-        assert repr(bad)[:10] not in str(errors[0])
-
-
-def test_expand_json_replaces_the_variable_and_detects_collisions() -> None:
-    payload = b'{"USER": "u", "PORT": 5432, "EMPTY": null}'
-    env, errors = environment.build(
-        {b"V": b"ref", b"KEEP": b"k"}, [Resolved(ref(), payload)], expand_json=True
-    )
-    assert errors == []
-    assert env == {b"USER": b"u", b"PORT": b"5432", b"EMPTY": b"", b"KEEP": b"k"}
-    _, errors = environment.build(
-        {b"V": b"ref", b"USER": b"x"}, [Resolved(ref(), payload)], expand_json=True
-    )
-    assert len(errors) == 1 and "USER" in errors[0].cause
-    two = [Resolved(ref("A"), b'{"K": "1"}'), Resolved(ref("B"), b'{"K": "2"}')]
-    _, errors = environment.build({b"A": b"r", b"B": b"r"}, two, expand_json=True)
-    assert len(errors) == 1 and "A" in errors[0].cause and "K" in errors[0].cause
-    plain, errors = environment.build(
-        {b"V": b"ref"}, [Resolved(ref(), b"not json")], expand_json=True
-    )
-    assert plain == {b"V": b"not json"} and errors == []
-
-
 def test_every_provider_prefix_passes_pid1s_first_look() -> None:
     from secrets_init.candidates import SCHEMES
 
     for entry in references.providers.REGISTRY:
         for prefix in entry.prefixes:
             assert prefix.encode().startswith(SCHEMES), prefix
+
+
+# -- end to end, against moto --------------------------------------------------
+
+
+def test_other_arns_pass_through_unchanged(aws: Aws, proxy: AwsProxy) -> None:
+    aws.secret("with-role", "value-with-role")
+    others = {
+        "AWS_ROLE_ARN": ROLE_ARN,
+        "TOPIC": "arn:aws:sns:us-east-1:123456789012:alerts",
+        "BUCKET": "arn:aws:s3:::my-bucket",
+        "LOOKALIKE": "arn:aws:secretsmanagerx:us-east-1:123456789012:secret:db",
+        "NOT_AT_START": " arn:aws:secretsmanager:us-east-1:123456789012:secret:db",
+    }
+    result = run(env=aws_env(proxy.url, DB=aws.sm_ref("with-role"), **others), show=["DB", *others])
+    assert result.returncode == 0, result.stderr
+    assert result.seen == {"DB": "value-with-role", **others}
+
+
+def test_malformed_references_are_errors_not_pass_through(proxy: AwsProxy) -> None:
+    bad = {
+        "NO_REGION": f"arn:aws:secretsmanager::{ACCOUNT}:secret:db",
+        "NO_NAME": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:",
+        "NO_SECRET_PART": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:db",
+        "TOO_MANY": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db:k:s:i:extra",
+        "SSM_NO_PARAMETER": f"arn:aws:ssm:us-east-1:{ACCOUNT}:document/x",
+        "SSM_TOO_MANY": f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/x:1:2",
+        "SSM_SHORT_ACCOUNT": "arn:aws:ssm:us-east-1:1234:parameter/x",
+    }
+    result = run(env=aws_env(proxy.url, **bad), show=["NO_REGION"])
+    assert result.returncode == 1 and result.seen is None
+    reported = {line.split(":", 1)[0] for line in result.errors if ": arn:" in line}
+    assert reported == set(bad)
+    assert proxy.counts == {}

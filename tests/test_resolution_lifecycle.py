@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import as_pid1, gsm_env, secrets_init_argv
-from tests.google.fake_secretmanager import FakeSecretManager
-from tests.supervised import children_of, wait_for
+from testing import process
+from testing.fake_secretmanager import FakeSecretManager, gsm_env
+from testing.process import run
+from testing.supervised import children_of, wait_for
 
 REF = "gcp:secretmanager:projects/proj-1/secrets/slow"
 MODES = [pytest.param(False, id="process"), pytest.param(True, id="pid1", marks=pytest.mark.pid1)]
@@ -21,9 +22,9 @@ MODES = [pytest.param(False, id="process"), pytest.param(True, id="pid1", marks=
 def start(
     fake: FakeSecretManager, command: list[str], pid1: bool
 ) -> tuple[subprocess.Popen[str], int]:
-    argv = [*secrets_init_argv(), "--", *command]
+    argv = [*process.command(), "--", *command]
     proc = subprocess.Popen(
-        as_pid1(argv) if pid1 else argv,
+        process.as_pid1(argv) if pid1 else argv,
         env=gsm_env(fake, SLOW=REF),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -71,10 +72,7 @@ def test_timeout_ends_a_hung_resolution_with_a_clear_error(
     gsm.add_secret("proj-1", "slow", b"v")
     gsm.delay = 120.0  # only --timeout can end this run before the subprocess guard does
     marker = tmp_path / "started"
-    argv = [*secrets_init_argv(), "--timeout", "1", "--", "touch", str(marker)]
-    result = subprocess.run(
-        argv, env=gsm_env(gsm, SLOW=REF), capture_output=True, text=True, timeout=60
-    )
+    result = run(["--timeout", "1", "--", "touch", str(marker)], env=gsm_env(gsm, SLOW=REF))
     assert result.returncode == 1
     assert not marker.exists()
     assert result.stderr.startswith(f"secrets-init: error: SLOW: {REF}: ")

@@ -1,4 +1,5 @@
-"""The init half of secrets-init, observed from outside: signals, reaping, exit statuses.
+"""The init half of secrets-init (secrets_init/supervisor.py), observed from outside: signals,
+reaping, exit statuses.
 
 Each behaviour runs both as a plain process and as PID 1 of a new PID namespace.
 """
@@ -15,22 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import as_pid1, clean_env, secrets_init_argv
-from tests.supervised import Supervised, children_of, proc_state, wait_for
+from testing import process
+from testing.process import child_env, run
+from testing.supervised import Supervised, children_of, proc_state, wait_for
 
 MODES = [pytest.param(False, id="process"), pytest.param(True, id="pid1", marks=pytest.mark.pid1)]
-
-
-def run(args: list[str], pid1: bool = False, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    argv = [*secrets_init_argv(), *args]
-    return subprocess.run(
-        as_pid1(argv) if pid1 else argv,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=kwargs.pop("env", None) or clean_env(),
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 @pytest.fixture
@@ -48,39 +38,39 @@ def start(started: list[Supervised], tmp: Path, **kwargs: object) -> Supervised:
 
 
 @pytest.mark.parametrize("pid1", MODES)
-def test_exit_code_is_passed_through(pid1: bool) -> None:
-    assert run(["--", "sh", "-c", "exit 3"], pid1).returncode == 3
-    assert run(["--", "true"], pid1).returncode == 0
-
-
-@pytest.mark.parametrize("pid1", MODES)
-def test_death_by_signal_is_128_plus_n(pid1: bool) -> None:
-    assert run(["--", "sh", "-c", "kill -TERM $$"], pid1).returncode == 143
-    assert run(["--", "sh", "-c", "kill -KILL $$"], pid1).returncode == 137
+@pytest.mark.parametrize(
+    ("script", "status"),
+    [("exit 3", 3), ("true", 0), ("kill -TERM $$", 128 + 15), ("kill -KILL $$", 128 + 9)],
+    ids=["exit-3", "exit-0", "TERM", "KILL"],
+)
+def test_exit_status_is_the_programs_and_death_by_signal_is_128_plus_n(
+    pid1: bool, script: str, status: int
+) -> None:
+    assert run(["--", "sh", "-c", script], pid1=pid1).returncode == status
 
 
 @pytest.mark.parametrize("pid1", MODES)
 def test_command_not_found_is_127_and_not_executable_is_126(pid1: bool, tmp_path: Path) -> None:
-    missing = run(["--", "no-such-command-xyz"], pid1)
+    missing = run(["--", "no-such-command-xyz"], pid1=pid1)
     assert missing.returncode == 127
     assert missing.stderr.strip().splitlines() == [
         "secrets-init: error: no-such-command-xyz: command not found"
     ]
     script = tmp_path / "not-executable"
     script.write_text("#!/bin/sh\n")
-    denied = run(["--", str(script)], pid1)
+    denied = run(["--", str(script)], pid1=pid1)
     assert denied.returncode == 126
     assert str(script) in denied.stderr and "Permission denied" in denied.stderr
 
 
 @pytest.mark.parametrize("pid1", MODES)
 def test_child_has_default_signals_empty_mask_and_own_session(pid1: bool) -> None:
-    status = run(["--", "cat", "/proc/self/status"], pid1)
+    status = run(["--", "cat", "/proc/self/status"], pid1=pid1)
     fields = dict(line.split(":\t", 1) for line in status.stdout.splitlines() if ":\t" in line)
     assert int(fields["SigIgn"], 16) == 0
     assert int(fields["SigBlk"], 16) == 0
     program = "import os; print(os.getsid(0) == os.getpid() == os.getpgrp(), os.getppid())"
-    session = run(["--", sys.executable, "-c", program], pid1)
+    session = run(["--", sys.executable, "-c", program], pid1=pid1)
     leader, parent = session.stdout.split()
     assert leader == "True"
     if pid1:
@@ -164,7 +154,7 @@ def test_rewrite_from_flag_and_environment(
         tmp_path,
         options=["--rewrite", "TERM:USR1", "--rewrite", "SIGHUP:0"],
         pid1=pid1,
-        env=clean_env(SECRETS_INIT_REWRITE="INT:USR2,TERM:QUIT"),
+        env=child_env(SECRETS_INIT_REWRITE="INT:USR2,TERM:QUIT"),
     )
     child = item.ready()
     item.send(signal.SIGHUP)  # dropped
@@ -179,7 +169,7 @@ def test_rewrite_from_flag_and_environment(
 
 
 def test_rewrite_from_environment_alone(tmp_path: Path, supervised: list[Supervised]) -> None:
-    item = start(supervised, tmp_path, env=clean_env(SECRETS_INIT_REWRITE="INT:USR2,TERM:QUIT"))
+    item = start(supervised, tmp_path, env=child_env(SECRETS_INIT_REWRITE="INT:USR2,TERM:QUIT"))
     child = item.ready()
     item.send(signal.SIGINT)
     item.wait_received(child, signal.SIGUSR2)
@@ -232,13 +222,13 @@ def test_pid1_reaps_orphans() -> None:
 def test_not_pid1_becomes_subreaper_and_reaps_orphans() -> None:
     proc = subprocess.Popen(
         [
-            *secrets_init_argv(),
+            *process.command(),
             "--",
             "sh",
             "-c",
             "for i in 1 2 3 4 5; do (sleep 0.2 &) ; done; sleep 2",
         ],
-        env=clean_env(),
+        env=child_env(),
     )
     try:
         wait_for(lambda: len(children_of(proc.pid)) >= 6, what="orphans adopted by secrets-init")
@@ -253,7 +243,7 @@ def test_not_pid1_becomes_subreaper_and_reaps_orphans() -> None:
 def test_leftover_group_is_terminated_when_the_child_exits(pid1: bool, tmp_path: Path) -> None:
     marker = tmp_path / "pid"
     script = f"sleep 30 & echo $! > {marker}; exit 5"
-    result = run(["--", "sh", "-c", script], pid1)
+    result = run(["--", "sh", "-c", script], pid1=pid1)
     assert result.returncode == 5
     if not pid1:
         pid = int(marker.read_text())
@@ -266,11 +256,11 @@ def test_leftover_group_is_terminated_when_the_child_exits(pid1: bool, tmp_path:
 def test_wait_all_waits_for_every_descendant(pid1: bool, tmp_path: Path) -> None:
     marker = tmp_path / "late"
     script = f"(sleep 0.5; touch {marker}) & exit 4"
-    result = run(["--wait-all", "--", "sh", "-c", script], pid1)
+    result = run(["--wait-all", "--", "sh", "-c", script], pid1=pid1)
     assert result.returncode == 4
     assert marker.exists()
     without = tmp_path / "late2"
-    result = run(["--", "sh", "-c", f"(sleep 0.5; touch {without}) & exit 4"], pid1)
+    result = run(["--", "sh", "-c", f"(sleep 0.5; touch {without}) & exit 4"], pid1=pid1)
     assert result.returncode == 4
     time.sleep(0.8)
     assert not without.exists()
@@ -328,7 +318,7 @@ def test_idle_supervisor_sleeps_in_the_kernel(
 
 @pytest.mark.parametrize("pid1", MODES)
 def test_environment_bytes_pass_through_unchanged(pid1: bool) -> None:
-    env = {k.encode(): v.encode() for k, v in clean_env().items()}
+    env = {k.encode(): v.encode() for k, v in child_env().items()}
     env[b"RAW"] = b"\xff\xfe not utf-8"
     env[b"HAS_ARN_INSIDE"] = b"prefix arn:aws:secretsmanager:us-east-1:1:secret:x"
     env[b"ROLE"] = b"arn:aws:iam::123456789012:role/app"
@@ -336,12 +326,9 @@ def test_environment_bytes_pass_through_unchanged(pid1: bool) -> None:
         "import os; e = os.environb; print(repr(e[b'RAW']), repr(e[b'HAS_ARN_INSIDE']), "
         "os.environ['ROLE'], sep='|')"
     )
-    argv = [*secrets_init_argv(), "--", sys.executable, "-c", program]
-    result = subprocess.run(
-        as_pid1(argv) if pid1 else argv, env=env, capture_output=True, timeout=30
-    )
+    result = run(["--", sys.executable, "-c", program], env=env, pid1=pid1)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.decode().split("|") == [
+    assert result.stdout.split("|") == [
         repr(b"\xff\xfe not utf-8"),
         repr(b"prefix arn:aws:secretsmanager:us-east-1:1:secret:x"),
         "arn:aws:iam::123456789012:role/app\n",
@@ -353,10 +340,10 @@ def test_terminal_becomes_the_childs_controlling_terminal() -> None:
     program = "import os; print('fg', os.tcgetpgrp(0) == os.getpgrp(), flush=True)"
     try:
         proc = subprocess.Popen(
-            [*secrets_init_argv(), "--", sys.executable, "-c", program],
+            [*process.command(), "--", sys.executable, "-c", program],
             stdin=secondary,
             stdout=subprocess.PIPE,
-            env=clean_env(),
+            env=child_env(),
             start_new_session=True,
         )
         out, _ = proc.communicate(timeout=30)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require_pid_namespace
+from testing.process import ROOT, require_pid_namespace
 
 BINARY = ROOT / "dist" / "secrets-init"
 BUSYBOX = Path("/bin/busybox")
@@ -60,8 +60,9 @@ def bundle_hash() -> str:
     return str(fields[8].rstrip(b"\0").decode())
 
 
-def cache_name() -> str:
-    return f".secrets-init-{bundle_hash()}"
+def cache_name(uid: int | None = None) -> str:
+    """The unpacked tree's name for `uid` (default: this process's effective uid)."""
+    return f".secrets-init-{os.geteuid() if uid is None else uid}-{bundle_hash()}"
 
 
 @dataclass

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from secrets_init import config
+from testing.process import ROOT, child_env
 from tests.binary.conftest import BINARY, EmptyRoot, build_root
-from tests.conftest import ROOT, clean_env
 
 pytestmark = [pytest.mark.binary, pytest.mark.pid1]
 
@@ -57,7 +57,7 @@ def python_cli(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProc
     """The same command through the Python CLI, on the host (where MISSING is missing too)."""
     return subprocess.run(
         [sys.executable, "-m", "secrets_init", *argv],
-        env=clean_env(**env),
+        env=child_env(**env),
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
+from testing.supervised import children_of, proc_state, wait_for
 from tests.binary.conftest import BINARY, EmptyRoot, cache_name
-from tests.supervised import children_of, proc_state, wait_for
 
 pytestmark = [pytest.mark.binary, pytest.mark.pid1]
 

@@ -1,7 +1,7 @@
 """The foundation's behaviour tests, run again against dist/secrets-init instead of the module.
 
-Those tests start secrets-init through tests.conftest.secrets_init_argv(),
-which returns the binary when SECRETS_INIT_BIN is set: so the same
+Those tests start secrets-init through testing.process, which runs the
+binary when pytest is given --secrets-init-bin: so the same
 assertions about signals, reaping, exit statuses, PID 1, environment
 hygiene and resolution cover the frozen build. Each module runs in its own
 pytest process so one failure report names the module it came from.
@@ -15,11 +15,12 @@ import sys
 
 import pytest
 
+from testing.process import ROOT, child_env
 from tests.binary.conftest import BINARY, require_binary
-from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.binary, pytest.mark.pid1]
 
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"]
 MODULES = [
     "tests/test_supervisor.py",
     "tests/test_cli.py",
@@ -34,9 +35,9 @@ def test_module_passes_against_the_binary(module: str) -> None:
     if not (ROOT / module).exists():
         pytest.fail(f"{module} is gone: update MODULES")
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", module, "-q", "-p", "no:cacheprovider", "-x"],
+        [*PYTEST, module, f"--secrets-init-bin={BINARY}"],
         cwd=ROOT,
-        env={**os.environ, "SECRETS_INIT_BIN": str(BINARY)},
+        env=child_env(**({"CI": os.environ["CI"]} if "CI" in os.environ else {})),
         capture_output=True,
         text=True,
         timeout=600,

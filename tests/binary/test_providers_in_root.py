@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.aws.conftest import Aws, aws, moto_url  # noqa: F401 - fixtures
-from tests.aws.emulator import DUMMY_CREDENTIALS
+from testing.fake_secretmanager import FakeSecretManager
+from testing.moto import DUMMY_CREDENTIALS, Aws
 from tests.binary.conftest import EmptyRoot
-from tests.google.conftest import PROJECT, fake  # noqa: F401 - fixture
-from tests.google.fake_secretmanager import FakeSecretManager
 
 pytestmark = [pytest.mark.binary, pytest.mark.pid1]
 
+PROJECT = "my-project"
 SHOW = ["/bin/sh", "-c", 'echo "[$FIRST] [$SECOND]"']
 
 
-def test_aws_secrets_manager_and_parameter_store(empty_root: EmptyRoot, aws: Aws) -> None:  # noqa: F811
+def test_aws_secrets_manager_and_parameter_store(empty_root: EmptyRoot, aws: Aws) -> None:
     aws.secret("db", '{"user": "app", "password": "s3cret in a root"}')
     aws.parameter("flag", "on")
     env = {
@@ -35,11 +34,11 @@ def test_aws_secrets_manager_and_parameter_store(empty_root: EmptyRoot, aws: Aws
     assert done.stdout.strip() == "[s3cret in a root] [on]"
 
 
-def test_google_secret_manager(empty_root: EmptyRoot, fake: FakeSecretManager) -> None:  # noqa: F811
-    fake.add_secret(PROJECT, "api-key", "g-value in a root")
-    fake.add_secret(PROJECT, "other", "second")
+def test_google_secret_manager(empty_root: EmptyRoot, gsm: FakeSecretManager) -> None:
+    gsm.add_secret(PROJECT, "api-key", "g-value in a root")
+    gsm.add_secret(PROJECT, "other", "second")
     env = {
-        "SECRETMANAGER_EMULATOR_HOST": fake.address,
+        "SECRETMANAGER_EMULATOR_HOST": gsm.address,
         "FIRST": f"gcp:secretmanager:projects/{PROJECT}/secrets/api-key",
         "SECOND": f"gcp:secretmanager:projects/{PROJECT}/secrets/other/versions/1",
     }
@@ -50,7 +49,7 @@ def test_google_secret_manager(empty_root: EmptyRoot, fake: FakeSecretManager) -
 
 def test_a_failure_names_the_variable_and_starts_nothing(
     empty_root: EmptyRoot,
-    aws: Aws,  # noqa: F811
+    aws: Aws,
 ) -> None:
     env = {
         "AWS_ENDPOINT_URL": aws.url,

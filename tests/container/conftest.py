@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from testing.process import ROOT
 from tests.container.podman import Podman
 
 BINARY = ROOT / "dist" / "secrets-init"

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from secrets_init import references
-from tests.conftest import ROOT
+from testing.process import ROOT
 
 EXAMPLES = ROOT / "examples" / "kubernetes"
 MODELS = {

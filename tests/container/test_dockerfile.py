@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from testing.process import ROOT
 from tests.container.conftest import require
 
 DOCKERFILE = ROOT / "Dockerfile"

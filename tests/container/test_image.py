@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.aws.emulator import ACCOUNT, DUMMY_CREDENTIALS, start_moto
+from testing.moto import ACCOUNT, DUMMY_CREDENTIALS, start_moto
 from tests.container.examples import size_limits
 from tests.container.podman import Podman
 
@@ -103,9 +103,8 @@ def test_stop_ends_the_program_with_143(podman: Podman, image_with_child: str) -
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[str]:
-    server = start_moto()
-    yield server.url
-    server.stop()
+    with start_moto() as server:
+        yield server.url
 
 
 def _aws_options(endpoint: str) -> list[str]:

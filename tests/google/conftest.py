@@ -1,42 +1,29 @@
-"""Fixtures for Google references: the fake service, and secrets-init run against it."""
+"""Google-only helpers: a metadata server, no credentials at all, a token endpoint, a CONNECT
+recorder.
+
+The fake Secret Manager is a shared fixture (`gsm`, tests/conftest.py).
+"""
 
 from __future__ import annotations
 
 import json
 import socket
 import socketserver
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Observed, clean_env, secrets_init_argv
-from tests.google.fake_secretmanager import FakeMetadataServer, FakeSecretManager
+from testing.fake_secretmanager import FakeMetadataServer
+from testing.process import child_env
 
 PROJECT = "my-project"
-
-# The program secrets-init starts: it writes the variables it was asked about
-# to a file, so "the program was not started" is "the file does not exist".
-_SHOW_ENV = (
-    "import json, os, sys\n"
-    "seen = {name: os.environ.get(name) for name in sys.argv[2:]}\n"
-    "open(sys.argv[1], 'w').write(json.dumps(seen))\n"
-)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSecretManager]:
-    server = FakeSecretManager()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
 def metadata_server() -> Iterator[FakeMetadataServer]:
+    """The GCE metadata server, answering that this machine is in PROJECT."""
     server = FakeMetadataServer(PROJECT)
     server.start()
     yield server
@@ -57,7 +44,7 @@ def offline_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     directory and the metadata server; each is pointed at nothing.
     """
     nothing = f"127.0.0.1:{closed_port()}"
-    env = clean_env(
+    env = child_env(
         HOME=str(tmp_path),
         CLOUDSDK_CONFIG=str(tmp_path / "gcloud"),
         GCE_METADATA_HOST=nothing,
@@ -66,32 +53,6 @@ def offline_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-def run_secrets_init(
-    tmp_path: Path,
-    variables: dict[str, str],
-    *,
-    fake: FakeSecretManager | None = None,
-    options: Sequence[str] = (),
-    env: dict[str, str] | None = None,
-    timeout: float = 60,
-) -> Observed:
-    """Run secrets-init as a real process with `variables` set; report what its program saw."""
-    full_env = dict(env) if env is not None else clean_env(HOME=str(tmp_path))
-    if fake is not None:
-        full_env["SECRETMANAGER_EMULATOR_HOST"] = fake.address
-    full_env.update(variables)
-    seen = tmp_path / "seen.json"
-    seen.unlink(missing_ok=True)
-    argv = [*secrets_init_argv(), *options]
-    if "--check" not in options:
-        argv += ["--", sys.executable, "-c", _SHOW_ENV, str(seen), *variables]
-    done = subprocess.run(
-        argv, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    program_env = json.loads(seen.read_text()) if seen.exists() else None
-    return Observed(done.returncode, program_env, done.stdout, done.stderr)
 
 
 class TokenServer:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 
-from tests.aws.conftest import Aws, aws_env, run
-from tests.aws.emulator import ACCOUNT, Fault, LatencyProxy
+from testing.aws_proxy import AwsProxy, Fault
+from testing.moto import ACCOUNT, Aws, aws_env
+from testing.process import run
 
 
-def test_by_name_and_by_full_arn_with_suffix(aws: Aws, proxy: LatencyProxy) -> None:
+def test_by_name_and_by_full_arn_with_suffix(aws: Aws, proxy: AwsProxy) -> None:
     arn = aws.secret("db", "s3cret-by-arn")
     assert arn.rsplit("-", 1)[1].isalnum() and len(arn.rsplit("-", 1)[1]) == 6
-    result = run(aws_env(proxy.url, BY_NAME=aws.sm_ref("db"), BY_ARN=arn), ["BY_NAME", "BY_ARN"])
+    result = run(
+        env=aws_env(proxy.url, BY_NAME=aws.sm_ref("db"), BY_ARN=arn), show=["BY_NAME", "BY_ARN"]
+    )
     assert result.returncode == 0, result.stderr
     assert result.seen == {"BY_NAME": "s3cret-by-arn", "BY_ARN": "s3cret-by-arn"}
 
 
-def test_json_keys_are_converted_as_documented(aws: Aws, proxy: LatencyProxy) -> None:
+def test_json_keys_are_converted_as_documented(aws: Aws, proxy: AwsProxy) -> None:
     document = {
         "user": "admin",
         "port": 5432,
@@ -32,7 +35,7 @@ def test_json_keys_are_converted_as_documented(aws: Aws, proxy: LatencyProxy) ->
     env = aws_env(
         proxy.url, **{var: aws.sm_ref("doc", tail=f":{key}") for var, key in keys.items()}
     )
-    result = run(env, list(keys))
+    result = run(env=env, show=list(keys))
     assert result.returncode == 0, result.stderr
     assert result.seen == {
         "K_USER": "admin",
@@ -46,17 +49,17 @@ def test_json_keys_are_converted_as_documented(aws: Aws, proxy: LatencyProxy) ->
     }
 
 
-def test_missing_json_key_names_the_key_and_nothing_else(aws: Aws, proxy: LatencyProxy) -> None:
+def test_missing_json_key_names_the_key_and_nothing_else(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("creds", json.dumps({"username": "alice-value", "password": "hunter2-value"}))
     ref = aws.sm_ref("creds", tail=":passwd")
-    result = run(aws_env(proxy.url, DB_PASSWORD=ref), ["DB_PASSWORD"])
+    result = run(env=aws_env(proxy.url, DB_PASSWORD=ref), show=["DB_PASSWORD"])
     assert result.returncode == 1 and result.seen is None
     assert result.errors[0] == f"DB_PASSWORD: {ref}: JSON key 'passwd' not found in the secret"
     for leaked in ("username", "password", "alice-value", "hunter2-value"):
         assert leaked not in result.stderr + result.stdout
 
 
-def test_empty_parts_and_version_stage_and_version_id(aws: Aws, proxy: LatencyProxy) -> None:
+def test_empty_parts_and_version_stage_and_version_id(aws: Aws, proxy: AwsProxy) -> None:
     arn = aws.secret("rotated", json.dumps({"pw": "first"}))
     client = aws.client("secretsmanager")
     first_id = client.describe_secret(SecretId=arn)["VersionIdsToStages"].popitem()[0]
@@ -68,7 +71,7 @@ def test_empty_parts_and_version_stage_and_version_id(aws: Aws, proxy: LatencyPr
         WHOLE_PREVIOUS=aws.sm_ref("rotated", tail="::AWSPREVIOUS"),
         BY_ID=f"{arn}:pw::{first_id}",
     )
-    result = run(env, ["CURRENT", "PREVIOUS", "WHOLE_PREVIOUS", "BY_ID"])
+    result = run(env=env, show=["CURRENT", "PREVIOUS", "WHOLE_PREVIOUS", "BY_ID"])
     assert result.returncode == 0, result.stderr
     assert result.seen == {
         "CURRENT": "second",
@@ -80,22 +83,20 @@ def test_empty_parts_and_version_stage_and_version_id(aws: Aws, proxy: LatencyPr
     assert proxy.counts == {"BatchGetSecretValue": 1, "GetSecretValue": 2}
 
 
-def test_binary_secrets_utf8_passes_and_other_bytes_are_refused(
-    aws: Aws, proxy: LatencyProxy
-) -> None:
+def test_binary_secrets_utf8_passes_and_other_bytes_are_refused(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("bin-text", "naïve text".encode())
     aws.secret("bin-raw", b"\xff\xfe\x00raw")
-    ok = run(aws_env(proxy.url, TEXT=aws.sm_ref("bin-text")), ["TEXT"])
+    ok = run(env=aws_env(proxy.url, TEXT=aws.sm_ref("bin-text")), show=["TEXT"])
     assert ok.returncode == 0, ok.stderr
     assert ok.seen == {"TEXT": "naïve text"}
 
     ref = aws.sm_ref("bin-raw")
-    bad = run(aws_env(proxy.url, TEXT=aws.sm_ref("bin-text"), RAW=ref), ["TEXT", "RAW"])
+    bad = run(env=aws_env(proxy.url, TEXT=aws.sm_ref("bin-text"), RAW=ref), show=["TEXT", "RAW"])
     assert bad.returncode == 1 and bad.seen is None
     assert bad.errors[0].startswith(f"RAW: {ref}: secret contains a NUL byte")
 
 
-def test_duplicates_are_fetched_once(aws: Aws, proxy: LatencyProxy) -> None:
+def test_duplicates_are_fetched_once(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("shared", json.dumps({"a": "1", "b": "2"}))
     env = aws_env(
         proxy.url,
@@ -104,7 +105,7 @@ def test_duplicates_are_fetched_once(aws: Aws, proxy: LatencyProxy) -> None:
         KEY_A=aws.sm_ref("shared", tail=":a"),
         KEY_B=aws.sm_ref("shared", tail=":b::"),
     )
-    result = run(env, ["ONE", "TWO", "KEY_A", "KEY_B"])
+    result = run(env=env, show=["ONE", "TWO", "KEY_A", "KEY_B"])
     assert result.returncode == 0, result.stderr
     assert result.seen == {
         "ONE": '{"a": "1", "b": "2"}',
@@ -116,20 +117,20 @@ def test_duplicates_are_fetched_once(aws: Aws, proxy: LatencyProxy) -> None:
     assert proxy.requests[0].body["SecretIdList"] == [aws.sm_ref("shared")]
 
 
-def test_batches_of_twenty(aws: Aws, proxy: LatencyProxy) -> None:
+def test_batches_of_twenty(aws: Aws, proxy: AwsProxy) -> None:
     env = aws_env(proxy.url)
     for number in range(25):
         aws.secret(f"many/{number}", f"value-{number}")
         env[f"S{number:02d}"] = aws.sm_ref(f"many/{number}")
     names = [f"S{number:02d}" for number in range(25)]
-    result = run(env, names)
+    result = run(env=env, show=names)
     assert result.returncode == 0, result.stderr
     assert result.seen == {f"S{n:02d}": f"value-{n}" for n in range(25)}
     assert proxy.counts == {"BatchGetSecretValue": 2}
     assert sorted(len(r.body["SecretIdList"]) for r in proxy.requests) == [5, 20]
 
 
-def test_several_regions_and_partitions_in_one_run(aws: Aws, proxy: LatencyProxy) -> None:
+def test_several_regions_and_partitions_in_one_run(aws: Aws, proxy: AwsProxy) -> None:
     env = aws_env(proxy.url)
     for region in ("us-east-1", "eu-west-1", "ap-southeast-2"):
         aws.secret("regional", f"from-{region}", region=region)
@@ -137,7 +138,7 @@ def test_several_regions_and_partitions_in_one_run(aws: Aws, proxy: LatencyProxy
     aws.secret("china", "from-cn-north-1", region="cn-north-1")
     env["IN_CN"] = f"arn:aws-cn:secretsmanager:cn-north-1:{ACCOUNT}:secret:{aws.prefix}/china"
     assert "AWS_REGION" not in env and "AWS_DEFAULT_REGION" not in env
-    result = run(env, ["IN_US_EAST_1", "IN_EU_WEST_1", "IN_AP_SOUTHEAST_2", "IN_CN"])
+    result = run(env=env, show=["IN_US_EAST_1", "IN_EU_WEST_1", "IN_AP_SOUTHEAST_2", "IN_CN"])
     assert result.returncode == 0, result.stderr
     assert result.seen == {
         "IN_US_EAST_1": "from-us-east-1",
@@ -153,12 +154,12 @@ def test_several_regions_and_partitions_in_one_run(aws: Aws, proxy: LatencyProxy
     ]
 
 
-def test_not_found_and_wrong_region_are_reported_together(aws: Aws, proxy: LatencyProxy) -> None:
+def test_not_found_and_wrong_region_are_reported_together(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("here", "value-here")
     missing = aws.sm_ref("nowhere")
     elsewhere = aws.sm_ref("here", region="us-west-2")
     env = aws_env(proxy.url, GOOD=aws.sm_ref("here"), MISSING=missing, ELSEWHERE=elsewhere)
-    result = run(env, ["GOOD"])
+    result = run(env=env, show=["GOOD"])
     assert result.returncode == 1 and result.seen is None
     assert result.errors == [
         f"ELSEWHERE: {elsewhere}: secret not found in us-west-2",
@@ -168,7 +169,7 @@ def test_not_found_and_wrong_region_are_reported_together(aws: Aws, proxy: Laten
     assert "value-here" not in result.stderr
 
 
-def test_denied_and_kms_failures_inside_a_batch_answer(aws: Aws, proxy: LatencyProxy) -> None:
+def test_denied_and_kms_failures_inside_a_batch_answer(aws: Aws, proxy: AwsProxy) -> None:
     for name in ("open", "locked", "broken-key"):
         aws.secret(name, f"value-{name}")
     proxy.faults = [
@@ -181,7 +182,7 @@ def test_denied_and_kms_failures_inside_a_batch_answer(aws: Aws, proxy: LatencyP
         LOCKED=aws.sm_ref("locked"),
         BROKEN=aws.sm_ref("broken-key"),
     )
-    result = run(env, ["OPEN"])
+    result = run(env=env, show=["OPEN"])
     assert result.returncode == 1 and result.seen is None
     assert result.errors[:2] == [
         f"BROKEN: {aws.sm_ref('broken-key')}: KMS could not decrypt the secret (DecryptionFailure)",
@@ -190,11 +191,11 @@ def test_denied_and_kms_failures_inside_a_batch_answer(aws: Aws, proxy: LatencyP
     assert proxy.counts == {"BatchGetSecretValue": 1}
 
 
-def test_kms_failure_on_a_versioned_read(aws: Aws, proxy: LatencyProxy) -> None:
+def test_kms_failure_on_a_versioned_read(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("staged", "value-staged")
     proxy.faults = [Fault.error("GetSecretValue", "DecryptionFailure", contains="/staged")]
     ref = aws.sm_ref("staged", tail="::AWSCURRENT:")
-    result = run(aws_env(proxy.url, STAGED=ref), ["STAGED"])
+    result = run(env=aws_env(proxy.url, STAGED=ref), show=["STAGED"])
     assert result.returncode == 1
     assert (
         result.errors[0] == f"STAGED: {ref}: KMS could not decrypt the secret (DecryptionFailure)"
@@ -202,13 +203,13 @@ def test_kms_failure_on_a_versioned_read(aws: Aws, proxy: LatencyProxy) -> None:
     assert "injected" not in result.stderr  # the answer's message is never repeated
 
 
-def test_denied_batch_call_falls_back_to_single_reads(aws: Aws, proxy: LatencyProxy) -> None:
+def test_denied_batch_call_falls_back_to_single_reads(aws: Aws, proxy: AwsProxy) -> None:
     env = aws_env(proxy.url)
     for number in range(25):
         aws.secret(f"fallback/{number}", f"value-{number}")
         env[f"S{number:02d}"] = aws.sm_ref(f"fallback/{number}")
     proxy.faults = [Fault.error("BatchGetSecretValue", "AccessDeniedException")]
-    result = run(env, [f"S{n:02d}" for n in range(25)], args=["--log-level", "debug"])
+    result = run(["--log-level", "debug"], env=env, show=[f"S{n:02d}" for n in range(25)])
     assert result.returncode == 0, result.stderr
     assert result.seen == {f"S{n:02d}": f"value-{n}" for n in range(25)}
     counts = proxy.counts
@@ -218,7 +219,7 @@ def test_denied_batch_call_falls_back_to_single_reads(aws: Aws, proxy: LatencyPr
     assert "secretsmanager:BatchGetSecretValue" in result.stderr
 
 
-def test_a_secret_denied_alone_after_the_fallback(aws: Aws, proxy: LatencyProxy) -> None:
+def test_a_secret_denied_alone_after_the_fallback(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("fine", "value-fine")
     aws.secret("forbidden", "value-forbidden")
     proxy.faults = [
@@ -226,7 +227,7 @@ def test_a_secret_denied_alone_after_the_fallback(aws: Aws, proxy: LatencyProxy)
         Fault.error("GetSecretValue", "AccessDeniedException", contains="/forbidden"),
     ]
     env = aws_env(proxy.url, FINE=aws.sm_ref("fine"), FORBIDDEN=aws.sm_ref("forbidden"))
-    result = run(env, ["FINE"])
+    result = run(env=env, show=["FINE"])
     assert result.returncode == 1
     assert result.errors[0] == (
         f"FORBIDDEN: {aws.sm_ref('forbidden')}: access denied (needs secretsmanager:GetSecretValue)"

@@ -10,13 +10,14 @@ import json
 import socket
 from pathlib import Path
 
-from tests.aws.conftest import Aws, aws_env, run
-from tests.aws.emulator import ACCOUNT, Fault, LatencyProxy
+from testing.aws_proxy import AwsProxy, Fault
+from testing.moto import ACCOUNT, Aws, aws_env
+from testing.process import run
 
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/app"
 
 
-def test_throttling_is_retried_until_it_passes(aws: Aws, proxy: LatencyProxy) -> None:
+def test_throttling_is_retried_until_it_passes(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("busy", "value-busy")
     aws.parameter("busy", "param-busy")
     proxy.faults = [
@@ -24,14 +25,14 @@ def test_throttling_is_retried_until_it_passes(aws: Aws, proxy: LatencyProxy) ->
         Fault.throttle("GetParameters", times=3),
     ]
     env = aws_env(proxy.url, SECRET=aws.sm_ref("busy"), PARAM=aws.ssm_ref("busy"))
-    result = run(env, ["SECRET", "PARAM"], args=["--log-level", "debug"])
+    result = run(["--log-level", "debug"], env=env, show=["SECRET", "PARAM"])
     assert result.returncode == 0, result.stderr
     assert result.seen == {"SECRET": "value-busy", "PARAM": "param-busy"}
     assert proxy.counts == {"BatchGetSecretValue": 3, "GetParameters": 4}
     assert result.stderr.count("throttled, retrying in") == 5
 
 
-def test_server_errors_are_retried(aws: Aws, proxy: LatencyProxy) -> None:
+def test_server_errors_are_retried(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("flaky", "value-flaky")
     aws.parameter("flaky", "param-flaky")
     proxy.faults = [
@@ -39,32 +40,30 @@ def test_server_errors_are_retried(aws: Aws, proxy: LatencyProxy) -> None:
         Fault.server_error("GetParameters", times=2, status=503),
     ]
     env = aws_env(proxy.url, SECRET=aws.sm_ref("flaky"), PARAM=aws.ssm_ref("flaky"))
-    result = run(env, ["SECRET", "PARAM"])
+    result = run(env=env, show=["SECRET", "PARAM"])
     assert result.returncode == 0, result.stderr
     assert result.seen == {"SECRET": "value-flaky", "PARAM": "param-flaky"}
     assert proxy.counts == {"BatchGetSecretValue": 2, "GetParameters": 3}
 
 
-def test_a_server_that_keeps_failing_gives_up_within_the_timeout(
-    aws: Aws, proxy: LatencyProxy
-) -> None:
+def test_a_server_that_keeps_failing_gives_up_within_the_timeout(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("down", "value-down")
     proxy.faults = [Fault.server_error(status=503)]
     ref = aws.sm_ref("down")
-    result = run(aws_env(proxy.url, DOWN=ref), ["DOWN"], args=["--timeout", "3"], timeout=30)
+    result = run(["--timeout", "3"], env=aws_env(proxy.url, DOWN=ref), show=["DOWN"], timeout=30)
     assert result.returncode == 1 and result.seen is None
     [line] = [e for e in result.errors if e.startswith("DOWN:")]
     assert line.startswith(f"DOWN: {ref}: AWS service error (HTTP 503) after ")
     assert proxy.counts["BatchGetSecretValue"] >= 3
 
 
-def test_a_hung_endpoint_ends_at_the_deadline(aws: Aws, proxy: LatencyProxy) -> None:
+def test_a_hung_endpoint_ends_at_the_deadline(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("stuck", "value-stuck")
     aws.parameter("stuck", "param-stuck")
     proxy.faults = [Fault.hang_up()]
     secret, parameter = aws.sm_ref("stuck"), aws.ssm_ref("stuck")
     env = aws_env(proxy.url, SECRET=secret, PARAM=parameter)
-    result = run(env, ["SECRET", "PARAM"], args=["--timeout", "2"], timeout=30)
+    result = run(["--timeout", "2"], env=env, show=["SECRET", "PARAM"], timeout=30)
     assert result.returncode == 1 and result.seen is None
     assert result.errors[:2] == [
         f"PARAM: {parameter}: timed out after 2s waiting for {proxy.url}",
@@ -72,10 +71,10 @@ def test_a_hung_endpoint_ends_at_the_deadline(aws: Aws, proxy: LatencyProxy) -> 
     ]
 
 
-def test_no_credentials(aws: Aws, proxy: LatencyProxy) -> None:
+def test_no_credentials(aws: Aws, proxy: AwsProxy) -> None:
     env = aws_env(proxy.url, SECRET=aws.sm_ref("any"), PARAM=aws.ssm_ref("any"))
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
-    result = run(env, ["SECRET"])
+    result = run(env=env, show=["SECRET"])
     assert result.returncode == 1 and result.seen is None
     assert result.errors[:2] == [
         f"PARAM: {aws.ssm_ref('any')}: no AWS credentials found (looked in the environment, "
@@ -86,10 +85,10 @@ def test_no_credentials(aws: Aws, proxy: LatencyProxy) -> None:
     assert proxy.counts == {}
 
 
-def test_credentials_aws_rejects(aws: Aws, proxy: LatencyProxy) -> None:
+def test_credentials_aws_rejects(aws: Aws, proxy: AwsProxy) -> None:
     proxy.faults = [Fault.error("", "UnrecognizedClientException")]
     ref = aws.sm_ref("any")
-    result = run(aws_env(proxy.url, SECRET=ref), ["SECRET"])
+    result = run(env=aws_env(proxy.url, SECRET=ref), show=["SECRET"])
     assert result.returncode == 1
     assert result.errors[0] == (
         f"SECRET: {ref}: AWS rejected the credentials (UnrecognizedClientException)"
@@ -101,7 +100,7 @@ def test_unreachable_endpoint(aws: Aws) -> None:
         placeholder.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{placeholder.getsockname()[1]}"
     env = aws_env(closed, SECRET=aws.sm_ref("any"), PARAM=aws.ssm_ref("any"))
-    result = run(env, ["SECRET"], timeout=30)
+    result = run(env=env, show=["SECRET"], timeout=30)
     assert result.returncode == 1 and result.seen is None
     assert result.errors[:2] == [
         f"PARAM: {aws.ssm_ref('any')}: cannot reach the endpoint {closed}",
@@ -109,7 +108,7 @@ def test_unreachable_endpoint(aws: Aws) -> None:
     ]
 
 
-def test_service_specific_endpoint_variables_win(aws: Aws, proxy: LatencyProxy) -> None:
+def test_service_specific_endpoint_variables_win(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("routed", "value-routed")
     aws.parameter("routed", "param-routed")
     env = aws_env(
@@ -119,12 +118,12 @@ def test_service_specific_endpoint_variables_win(aws: Aws, proxy: LatencyProxy) 
         SECRET=aws.sm_ref("routed"),
         PARAM=aws.ssm_ref("routed"),
     )
-    result = run(env, ["SECRET", "PARAM"])
+    result = run(env=env, show=["SECRET", "PARAM"])
     assert result.returncode == 0, result.stderr
     assert result.seen == {"SECRET": "value-routed", "PARAM": "param-routed"}
 
 
-def test_every_failure_is_reported_and_nothing_leaks(aws: Aws, proxy: LatencyProxy) -> None:
+def test_every_failure_is_reported_and_nothing_leaks(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("good", '{"user": "good-user-value"}')
     aws.secret("locked", "locked-value")
     aws.parameter("good", "good-param-value", kind="SecureString")
@@ -140,7 +139,7 @@ def test_every_failure_is_reported_and_nothing_leaks(aws: Aws, proxy: LatencyPro
     )
     for level in ("debug", "info"):
         for log_format in ("text", "json"):
-            result = run(env, ["GOOD"], args=["--log-level", level, "--log-format", log_format])
+            result = run(["--log-level", level, "--log-format", log_format], env=env, show=["GOOD"])
             assert result.returncode == 1 and result.seen is None
             output = result.stdout + result.stderr
             for variable in ("BAD_KEY", "LOCKED", "NO_SECRET", "NO_PARAM"):
@@ -152,9 +151,7 @@ def test_every_failure_is_reported_and_nothing_leaks(aws: Aws, proxy: LatencyPro
                 assert all(json.loads(line)["level"] for line in result.stderr.splitlines())
 
 
-def test_web_identity_credentials_like_eks_irsa(
-    aws: Aws, proxy: LatencyProxy, tmp_path: Path
-) -> None:
+def test_web_identity_credentials_like_eks_irsa(aws: Aws, proxy: AwsProxy, tmp_path: Path) -> None:
     """IRSA: AWS_ROLE_ARN + a token file, exchanged at STS (moto's, through the proxy)."""
     aws.secret("irsa", "value-irsa")
     token = tmp_path / "token"
@@ -166,14 +163,14 @@ def test_web_identity_credentials_like_eks_irsa(
         SECRET=aws.sm_ref("irsa"),
     )
     del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
-    result = run(env, ["SECRET", "AWS_ROLE_ARN"])
+    result = run(env=env, show=["SECRET", "AWS_ROLE_ARN"])
     assert result.returncode == 0, result.stderr
     assert result.seen == {"SECRET": "value-irsa", "AWS_ROLE_ARN": ROLE_ARN}
     assert proxy.counts == {"AssumeRoleWithWebIdentity": 1, "BatchGetSecretValue": 1}
 
     proxy.reset()
     proxy.faults = [Fault.error("AssumeRoleWithWebIdentity", "AccessDenied", status=403)]
-    denied = run(env, ["SECRET"])
+    denied = run(env=env, show=["SECRET"])
     assert denied.returncode == 1 and denied.seen is None
     assert denied.errors[0] == (
         f"SECRET: {aws.sm_ref('irsa')}: cannot get AWS credentials: "

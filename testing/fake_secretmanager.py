@@ -13,7 +13,7 @@ disabled and destroyed versions (FAILED_PRECONDITION, as Google answers),
 and a wrong `data_crc32c`. Usable outside pytest (the demo and the benchmark
 import it), and as a program:
 
-    python -m tests.google.fake_secretmanager [--port N] [--delay S] PROJECT/SECRET=VALUE...
+    python -m testing.fake_secretmanager [--port N] [--delay S] PROJECT/SECRET=VALUE...
 
 prints the port on stdout once serving, and runs until SIGTERM or SIGINT.
 """
@@ -24,6 +24,7 @@ import http.server
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from typing import Any
 
 import grpc
 from google.cloud.secretmanager_v1 import types
+
+from testing.process import child_env
 
 SERVICE = "google.cloud.secretmanager.v1.SecretManagerService"
 
@@ -76,6 +79,7 @@ class FakeSecretManager:
     requests: list[str] = field(default_factory=list)  # resource names, in arrival order
     metadata: list[dict[str, str]] = field(default_factory=list)  # each call's request metadata
     max_in_flight: int = 0  # the most calls being answered at one moment
+    intervals: list[tuple[float, float]] = field(default_factory=list)  # monotonic, per call
     _in_flight: int = 0
     _faults: list[_Fault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -168,6 +172,7 @@ class FakeSecretManager:
     def _access(
         self, request: types.AccessSecretVersionRequest, context: grpc.ServicerContext
     ) -> types.AccessSecretVersionResponse:
+        started = time.monotonic()
         with self._lock:
             self.requests.append(request.name)
             self.metadata.append({key: str(value) for key, value in context.invocation_metadata()})
@@ -181,6 +186,7 @@ class FakeSecretManager:
         finally:
             with self._lock:
                 self._in_flight -= 1
+                self.intervals.append((started, time.monotonic()))
 
     def _answer(
         self, name: str, context: grpc.ServicerContext
@@ -234,6 +240,11 @@ class FakeSecretManager:
                         self._faults.remove(fault)
                 return fault.code
         return None
+
+
+def gsm_env(fake: FakeSecretManager, **variables: str) -> dict[str, str]:
+    """A clean environment for secrets-init that reaches Google only at `fake`."""
+    return child_env(SECRETMANAGER_EMULATOR_HOST=fake.address, **variables)
 
 
 class FakeMetadataServer:

@@ -1,10 +1,13 @@
-"""Arbitrary provider answers and large inputs: resolved correctly or refused clearly,
-never a traceback, never a program started with half an environment."""
+"""Turning fetched bytes into what the program receives (secrets_init/values.py).
+
+By example, then end to end: arbitrary provider answers and large inputs are
+resolved correctly or refused clearly, never with a traceback, never with a
+program started with half an environment.
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +17,38 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from secrets_init import values
-from tests.conftest import gsm_env, secrets_init_argv
-from tests.google.fake_secretmanager import FakeSecretManager
+from testing.fake_secretmanager import FakeSecretManager, gsm_env
+from testing.process import run
+
+# -- by example -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [("text", b"text"), (None, b""), (5, b"5"), (1.5, b"1.5"), (True, b"true"),
+     ([1, "a"], b'[1,"a"]'), ({"x": {"y": None}}, b'{"x":{"y":null}}'), ("é", "é".encode())],
+)  # fmt: skip
+def test_json_key_conversions(stored: object, expected: bytes) -> None:
+    payload = json.dumps({"key": stored, "other": "must-not-leak"}).encode()
+    assert values.select_json_key(payload, "key") == expected
+
+
+def test_missing_json_key_names_the_key_not_the_others() -> None:
+    payload = json.dumps({"user": "u", "pw": "hunter2"}).encode()
+    with pytest.raises(values.UnusableValueError) as problem:
+        values.select_json_key(payload, "password")
+    message = str(problem.value)
+    assert "'password'" in message
+    assert "pw" not in message.replace("password", "") and "hunter2" not in message
+
+
+@pytest.mark.parametrize("payload", [b"not json", b"[1,2]"], ids=["not-json", "not-an-object"])
+def test_a_key_of_something_that_is_not_a_json_object_is_refused(payload: bytes) -> None:
+    with pytest.raises(values.UnusableValueError):
+        values.select_json_key(payload, "k")
+
+
+# -- end to end, against the fake Google Secret Manager --------------------------
 
 REF = "gcp:secretmanager:projects/proj-1/secrets/"
 # The program writes its environment as JSON of hex, so any bytes survive the trip.
@@ -27,8 +60,6 @@ DUMP = (
 
 @pytest.fixture(scope="module")
 def shared_gsm() -> Iterator[FakeSecretManager]:
-    from tests.google.fake_secretmanager import FakeSecretManager
-
     with FakeSecretManager() as fake:
         yield fake
 
@@ -55,7 +86,7 @@ def expected_value(payload: bytes, key: str | None) -> bytes | None:
     try:
         value = payload if key is None else values.select_json_key(payload, key)
         values.check_environment_value("V", value)
-    except values.ValueProblem:
+    except values.UnusableValueError:
         return None
     return value
 
@@ -75,18 +106,13 @@ def test_arbitrary_payloads_resolve_or_fail_cleanly(
     reference = f"{REF}fuzz/versions/{number}" + (f"#{key}" if key else "")
     env = {k.encode(): v.encode() for k, v in gsm_env(shared_gsm, V=reference).items()}
     env[b"PLAIN"] = plain.replace(b"\0", b"")
-    result = subprocess.run(
-        [*secrets_init_argv(), "--", sys.executable, "-c", DUMP],
-        env=env,
-        capture_output=True,
-        timeout=60,
-    )
-    stderr = result.stderr.decode("utf-8", "replace")
+    result = run(["--", sys.executable, "-c", DUMP], env=env)
+    stderr = result.stderr
     assert "Traceback" not in stderr
     expected = expected_value(payload, key or None)
     if expected is None:
         assert result.returncode == 1, stderr
-        assert result.stdout == b""  # the program never started
+        assert result.stdout == ""  # the program never started
         assert stderr.startswith(f"secrets-init: error: V: {reference}: ")
     else:
         assert result.returncode == 0, stderr
@@ -109,12 +135,8 @@ def test_a_thousand_references_a_64k_value_and_over_128k_of_environment(
         "import os; print(len(os.environ['BIG']), os.environ['V0999'], os.environ['V0000'], "
         "sum(len(k) + len(v) + 2 for k, v in os.environb.items()) > 128 * 1024)"
     )
-    result = subprocess.run(
-        [*secrets_init_argv(), "--", sys.executable, "-c", program],
-        env=gsm_env(shared_gsm, **variables),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run(
+        ["--", sys.executable, "-c", program], env=gsm_env(shared_gsm, **variables), timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == [str(len(big)), "value-49", "value-0", "True"]
@@ -125,24 +147,15 @@ def test_a_value_over_the_kernel_limit_is_refused_by_name(
 ) -> None:
     shared_gsm.add_secret("proj-1", "huge", b"y" * (128 * 1024))
     marker = tmp_path / "started"
-    result = subprocess.run(
-        [*secrets_init_argv(), "--", "touch", str(marker)],
-        env=gsm_env(shared_gsm, HUGE=REF + "huge"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run(["--", "touch", str(marker)], env=gsm_env(shared_gsm, HUGE=REF + "huge"))
     assert result.returncode == 1
     assert not marker.exists()
     first = result.stderr.splitlines()[0]
     assert first.startswith(f"secrets-init: error: HUGE: {REF}huge: ")
     assert "limit" in first and "?destination=" in first
-    as_file = subprocess.run(
-        [*secrets_init_argv(), "--", "sh", "-c", 'wc -c < "$HUGE"'],
+    as_file = run(
+        ["--", "sh", "-c", 'wc -c < "$HUGE"'],
         env=gsm_env(shared_gsm, HUGE=REF + "huge?destination=tempfile"),
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
     assert as_file.returncode == 0, as_file.stderr
     assert as_file.stdout.strip() == str(128 * 1024)

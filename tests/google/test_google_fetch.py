@@ -1,5 +1,6 @@
-"""Google references end to end: secrets-init as a process, the real client library,
-and a gRPC Secret Manager on loopback (SECRETMANAGER_EMULATOR_HOST)."""
+"""Fetching Google secrets (secrets_init/providers/google_fetch.py) end to end: secrets-init
+as a process, the real client library, and a gRPC Secret Manager on loopback
+(SECRETMANAGER_EMULATOR_HOST)."""
 
 from __future__ import annotations
 
@@ -10,40 +11,32 @@ from pathlib import Path
 import grpc
 import pytest
 
-from secrets_init.providers import google_secrets
-from tests.conftest import clean_env
-from tests.google.conftest import (
-    PROJECT,
-    ConnectRecorder,
-    TokenServer,
-    closed_port,
-    offline_env,
-    run_secrets_init,
-)
-from tests.google.fake_secretmanager import (
+from secrets_init.providers import google_fetch, google_grammar
+from secrets_init.providers.crc32c import crc32c as provider_crc32c
+from testing.fake_secretmanager import (
     DESTROYED,
     DISABLED,
     FakeMetadataServer,
     FakeSecretManager,
     crc32c,
+    gsm_env,
 )
+from testing.process import child_env, run
+from tests.google.conftest import PROJECT, ConnectRecorder, TokenServer, closed_port, offline_env
 
 FULL = f"gcp:secretmanager:projects/{PROJECT}/secrets"
 
 
-def test_full_names_latest_and_numbered_versions(tmp_path: Path, fake: FakeSecretManager) -> None:
-    fake.add_secret(PROJECT, "db-password", "first")
-    fake.add_secret(PROJECT, "db-password", "second")
-    outcome = run_secrets_init(
-        tmp_path,
-        {
-            "DEFAULT": f"{FULL}/db-password",
-            "LATEST": f"{FULL}/db-password/versions/latest",
-            "FIRST": f"{FULL}/db-password/versions/1",
-            "PLAIN": "not a reference",
-        },
-        fake=fake,
-    )
+def test_full_names_latest_and_numbered_versions(tmp_path: Path, gsm: FakeSecretManager) -> None:
+    gsm.add_secret(PROJECT, "db-password", "first")
+    gsm.add_secret(PROJECT, "db-password", "second")
+    variables = {
+        "DEFAULT": f"{FULL}/db-password",
+        "LATEST": f"{FULL}/db-password/versions/latest",
+        "FIRST": f"{FULL}/db-password/versions/1",
+        "PLAIN": "not a reference",
+    }
+    outcome = run(env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 0, outcome.stderr
     assert outcome.seen == {
         "DEFAULT": "second",
@@ -53,11 +46,10 @@ def test_full_names_latest_and_numbered_versions(tmp_path: Path, fake: FakeSecre
     }
 
 
-def test_project_number_and_unicode_payload(tmp_path: Path, fake: FakeSecretManager) -> None:
-    fake.add_secret("123456789012", "token_2", "pässwörd ✓ \t with spaces")
-    outcome = run_secrets_init(
-        tmp_path, {"T": "gcp:secretmanager:projects/123456789012/secrets/token_2"}, fake=fake
-    )
+def test_project_number_and_unicode_payload(tmp_path: Path, gsm: FakeSecretManager) -> None:
+    gsm.add_secret("123456789012", "token_2", "pässwörd ✓ \t with spaces")
+    variables = {"T": "gcp:secretmanager:projects/123456789012/secrets/token_2"}
+    outcome = run(env=gsm_env(gsm, **variables), show=variables)
     assert outcome.seen == {"T": "pässwörd ✓ \t with spaces"}
 
 
@@ -77,48 +69,48 @@ def test_project_number_and_unicode_payload(tmp_path: Path, fake: FakeSecretMana
     ],
 )
 def test_short_names_take_the_configured_project(
-    tmp_path: Path, fake: FakeSecretManager, options: list[str], extra_env: dict[str, str]
+    tmp_path: Path, gsm: FakeSecretManager, options: list[str], extra_env: dict[str, str]
 ) -> None:
-    fake.add_secret(PROJECT, "api-key", "v1")
-    fake.add_secret(PROJECT, "api-key", "v2")
-    fake.add_secret("other-project", "api-key", "wrong project")
-    env = clean_env(HOME=str(tmp_path), **extra_env)
-    outcome = run_secrets_init(
-        tmp_path,
-        {"KEY": "gcp:secretmanager:api-key", "OLD": "gcp:secretmanager:api-key/versions/1"},
-        fake=fake,
-        options=options,
-        env=env,
+    gsm.add_secret(PROJECT, "api-key", "v1")
+    gsm.add_secret(PROJECT, "api-key", "v2")
+    gsm.add_secret("other-project", "api-key", "wrong project")
+    env = child_env(**extra_env)
+    variables = {"KEY": "gcp:secretmanager:api-key", "OLD": "gcp:secretmanager:api-key/versions/1"}
+    outcome = run(
+        options,
+        env={**env, "SECRETMANAGER_EMULATOR_HOST": gsm.address, **variables},
+        show=variables,
     )
     assert outcome.returncode == 0, outcome.stderr
     assert outcome.seen == {"KEY": "v2", "OLD": "v1"}
 
 
 def test_short_name_project_from_the_metadata_server(
-    tmp_path: Path, fake: FakeSecretManager, metadata_server: FakeMetadataServer
+    tmp_path: Path, gsm: FakeSecretManager, metadata_server: FakeMetadataServer
 ) -> None:
-    fake.add_secret(PROJECT, "api-key", "from metadata project")
-    env = clean_env(HOME=str(tmp_path), GCE_METADATA_HOST=metadata_server.address)
-    outcome = run_secrets_init(tmp_path, {"KEY": "gcp:secretmanager:api-key"}, fake=fake, env=env)
+    gsm.add_secret(PROJECT, "api-key", "from metadata project")
+    env = child_env(GCE_METADATA_HOST=metadata_server.address)
+    variables = {"KEY": "gcp:secretmanager:api-key"}
+    outcome = run(
+        env={**env, "SECRETMANAGER_EMULATOR_HOST": gsm.address, **variables}, show=variables
+    )
     assert outcome.returncode == 0, outcome.stderr
     assert outcome.seen == {"KEY": "from metadata project"}
     assert metadata_server.hits == 1
 
 
 def test_short_name_without_any_project_says_what_to_set(
-    tmp_path: Path, fake: FakeSecretManager
+    tmp_path: Path, gsm: FakeSecretManager
 ) -> None:
-    fake.add_secret(PROJECT, "api-key", "never seen")
-    env = clean_env(HOME=str(tmp_path), GCE_METADATA_HOST=f"127.0.0.1:{closed_port()}")
-    outcome = run_secrets_init(
-        tmp_path,
-        {"KEY": "gcp:secretmanager:api-key", "FULL": f"{FULL}/api-key"},
-        fake=fake,
-        env=env,
+    gsm.add_secret(PROJECT, "api-key", "never seen")
+    env = child_env(GCE_METADATA_HOST=f"127.0.0.1:{closed_port()}")
+    variables = {"KEY": "gcp:secretmanager:api-key", "FULL": f"{FULL}/api-key"}
+    outcome = run(
+        env={**env, "SECRETMANAGER_EMULATOR_HOST": gsm.address, **variables}, show=variables
     )
     assert outcome.returncode == 1
     assert outcome.seen is None
-    assert outcome.errors[0] == f"KEY: gcp:secretmanager:api-key: {google_secrets.NO_PROJECT}"
+    assert outcome.errors[0] == f"KEY: gcp:secretmanager:api-key: {google_fetch.NO_PROJECT}"
     assert (
         "--google-project, SECRETS_INIT_GOOGLE_PROJECT or GOOGLE_CLOUD_PROJECT" in outcome.errors[0]
     )
@@ -126,65 +118,55 @@ def test_short_name_without_any_project_says_what_to_set(
     assert "never seen" not in outcome.stderr
 
 
-def test_invalid_configured_project_is_refused(tmp_path: Path, fake: FakeSecretManager) -> None:
-    outcome = run_secrets_init(
-        tmp_path,
-        {"KEY": "gcp:secretmanager:api-key"},
-        fake=fake,
-        options=["--google-project", "a/secrets/b"],
+def test_invalid_configured_project_is_refused(tmp_path: Path, gsm: FakeSecretManager) -> None:
+    variables = {"KEY": "gcp:secretmanager:api-key"}
+    outcome = run(
+        ["--google-project", "a/secrets/b"], env=gsm_env(gsm, **variables), show=variables
     )
     assert outcome.returncode == 1
     assert outcome.errors[0] == (
         "KEY: gcp:secretmanager:api-key: "
         "--google-project 'a/secrets/b' is not a valid Google project id"
     )
-    assert fake.calls == 0
+    assert gsm.calls == 0
 
 
-def test_regional_secret_uses_its_location(tmp_path: Path, fake: FakeSecretManager) -> None:
-    fake.add_secret(PROJECT, "db", "global copy")
-    fake.add_secret(PROJECT, "db", "regional copy", location="europe-west4")
-    fake.add_secret(PROJECT, "db", "regional v2", location="europe-west4")
+def test_regional_secret_uses_its_location(tmp_path: Path, gsm: FakeSecretManager) -> None:
+    gsm.add_secret(PROJECT, "db", "global copy")
+    gsm.add_secret(PROJECT, "db", "regional copy", location="europe-west4")
+    gsm.add_secret(PROJECT, "db", "regional v2", location="europe-west4")
     where = f"gcp:secretmanager:projects/{PROJECT}/locations/europe-west4/secrets/db"
-    outcome = run_secrets_init(
-        tmp_path,
-        {"GLOBAL": f"{FULL}/db", "REGIONAL": where, "REGIONAL_V1": f"{where}/versions/1"},
-        fake=fake,
-    )
+    variables = {"GLOBAL": f"{FULL}/db", "REGIONAL": where, "REGIONAL_V1": f"{where}/versions/1"}
+    outcome = run(env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 0, outcome.stderr
     assert outcome.seen == {
         "GLOBAL": "global copy",
         "REGIONAL": "regional v2",
         "REGIONAL_V1": "regional copy",
     }
-    assert f"projects/{PROJECT}/locations/europe-west4/secrets/db/versions/1" in fake.requests
+    assert f"projects/{PROJECT}/locations/europe-west4/secrets/db/versions/1" in gsm.requests
 
 
-def test_json_keys(tmp_path: Path, fake: FakeSecretManager) -> None:
+def test_json_keys(tmp_path: Path, gsm: FakeSecretManager) -> None:
     document = {"user": "admin", "port": 5432, "tls": {"on": True}, "empty": None}
-    fake.add_secret(PROJECT, "db", json.dumps(document))
-    outcome = run_secrets_init(
-        tmp_path,
-        {
-            "USER": f"{FULL}/db#user",
-            "PORT": "gcp:secretmanager:db/versions/1#port",
-            "TLS": f"{FULL}/db/versions/latest#tls",
-            "EMPTY": f"{FULL}/db#empty",
-        },
-        fake=fake,
-        options=["--google-project", PROJECT],
-    )
+    gsm.add_secret(PROJECT, "db", json.dumps(document))
+    variables = {
+        "USER": f"{FULL}/db#user",
+        "PORT": "gcp:secretmanager:db/versions/1#port",
+        "TLS": f"{FULL}/db/versions/latest#tls",
+        "EMPTY": f"{FULL}/db#empty",
+    }
+    outcome = run(["--google-project", PROJECT], env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 0, outcome.stderr
     assert outcome.seen == {"USER": "admin", "PORT": "5432", "TLS": '{"on":true}', "EMPTY": ""}
-    assert fake.calls == 2  # latest and version 1: the keys share one fetch each
+    assert gsm.calls == 2  # latest and version 1: the keys share one fetch each
 
 
-def test_missing_json_key_and_non_json_secret(tmp_path: Path, fake: FakeSecretManager) -> None:
-    fake.add_secret(PROJECT, "db", '{"user": "admin", "password": "s3cr3t-json"}')
-    fake.add_secret(PROJECT, "plain", "s3cr3t-plain")
-    outcome = run_secrets_init(
-        tmp_path, {"A": f"{FULL}/db#nope", "B": f"{FULL}/plain#user"}, fake=fake
-    )
+def test_missing_json_key_and_non_json_secret(tmp_path: Path, gsm: FakeSecretManager) -> None:
+    gsm.add_secret(PROJECT, "db", '{"user": "admin", "password": "s3cr3t-json"}')
+    gsm.add_secret(PROJECT, "plain", "s3cr3t-plain")
+    variables = {"A": f"{FULL}/db#nope", "B": f"{FULL}/plain#user"}
+    outcome = run(env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 1
     assert outcome.seen is None
     assert outcome.errors[:2] == [
@@ -194,14 +176,14 @@ def test_missing_json_key_and_non_json_secret(tmp_path: Path, fake: FakeSecretMa
     assert "s3cr3t" not in outcome.stderr + outcome.stdout
 
 
-def _failing_fake(fake: FakeSecretManager) -> None:
-    fake.add_secret(PROJECT, "ok", "fine")
-    fake.add_secret(PROJECT, "off", "s3cr3t-disabled", state=DISABLED)
-    fake.add_secret(PROJECT, "gone", "s3cr3t-destroyed", state=DESTROYED)
-    fake.add_secret(PROJECT, "gone", "s3cr3t-after")  # version 2 is fine; version 1 is not
-    fake.add_secret(PROJECT, "locked", "s3cr3t-locked")
-    fake.fail_always(grpc.StatusCode.PERMISSION_DENIED, secret="locked")
-    fake.add_secret(PROJECT, "bad-crc", "s3cr3t-corrupt", crc=12345)
+def _failing_fake(gsm: FakeSecretManager) -> None:
+    gsm.add_secret(PROJECT, "ok", "fine")
+    gsm.add_secret(PROJECT, "off", "s3cr3t-disabled", state=DISABLED)
+    gsm.add_secret(PROJECT, "gone", "s3cr3t-destroyed", state=DESTROYED)
+    gsm.add_secret(PROJECT, "gone", "s3cr3t-after")  # version 2 is fine; version 1 is not
+    gsm.add_secret(PROJECT, "locked", "s3cr3t-locked")
+    gsm.fail_always(grpc.StatusCode.PERMISSION_DENIED, secret="locked")
+    gsm.add_secret(PROJECT, "bad-crc", "s3cr3t-corrupt", crc=12345)
 
 
 FAILURES = {
@@ -222,11 +204,12 @@ FAILURES = {
 
 @pytest.mark.parametrize("variable", sorted(FAILURES))
 def test_each_failure_is_one_clear_line(
-    tmp_path: Path, fake: FakeSecretManager, variable: str
+    tmp_path: Path, gsm: FakeSecretManager, variable: str
 ) -> None:
-    _failing_fake(fake)
+    _failing_fake(gsm)
     reference, cause = FAILURES[variable]
-    outcome = run_secrets_init(tmp_path, {variable: reference, "FINE": f"{FULL}/ok"}, fake=fake)
+    variables = {variable: reference, "FINE": f"{FULL}/ok"}
+    outcome = run(env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 1
     assert outcome.seen is None
     assert outcome.errors == [
@@ -237,13 +220,13 @@ def test_each_failure_is_one_clear_line(
 
 
 def test_all_failures_reported_one_line_per_variable(
-    tmp_path: Path, fake: FakeSecretManager
+    tmp_path: Path, gsm: FakeSecretManager
 ) -> None:
-    _failing_fake(fake)
+    _failing_fake(gsm)
     variables = {name: reference for name, (reference, _) in FAILURES.items()}
     variables["FINE"] = f"{FULL}/ok"
     variables["AFTER"] = f"{FULL}/gone/versions/2"
-    outcome = run_secrets_init(tmp_path, variables, fake=fake)
+    outcome = run(env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 1
     assert outcome.seen is None
     expected = sorted(f"{name}: {ref}: {cause}" for name, (ref, cause) in FAILURES.items())
@@ -252,10 +235,11 @@ def test_all_failures_reported_one_line_per_variable(
     assert "s3cr3t" not in outcome.stderr + outcome.stdout
 
 
-def test_payload_without_checksum_is_accepted(tmp_path: Path, fake: FakeSecretManager) -> None:
-    fake.add_secret(PROJECT, "old", "no crc field", crc=False)
-    fake.add_secret(PROJECT, "zero", "", crc=True)  # crc32c of nothing is 0: present, and right
-    outcome = run_secrets_init(tmp_path, {"OLD": f"{FULL}/old", "ZERO": f"{FULL}/zero"}, fake=fake)
+def test_payload_without_checksum_is_accepted(tmp_path: Path, gsm: FakeSecretManager) -> None:
+    gsm.add_secret(PROJECT, "old", "no crc field", crc=False)
+    gsm.add_secret(PROJECT, "zero", "", crc=True)  # crc32c of nothing is 0: present, and right
+    variables = {"OLD": f"{FULL}/old", "ZERO": f"{FULL}/zero"}
+    outcome = run(env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 0, outcome.stderr
     assert outcome.seen == {"OLD": "no crc field", "ZERO": ""}
 
@@ -269,23 +253,23 @@ def test_payload_without_checksum_is_accepted(tmp_path: Path, fake: FakeSecretMa
     ids=["not-utf8", "nul"],
 )
 def test_binary_payload_is_refused_for_environment(
-    tmp_path: Path, fake: FakeSecretManager, payload: bytes, cause: str
+    tmp_path: Path, gsm: FakeSecretManager, payload: bytes, cause: str
 ) -> None:
-    fake.add_secret(PROJECT, "blob", payload)
-    outcome = run_secrets_init(tmp_path, {"BLOB": f"{FULL}/blob"}, fake=fake)
+    gsm.add_secret(PROJECT, "blob", payload)
+    variables = {"BLOB": f"{FULL}/blob"}
+    outcome = run(env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 1
     assert outcome.seen is None
     assert outcome.errors[0] == f"BLOB: {FULL}/blob: {cause}"
     assert "s3cr3t" not in outcome.stderr + outcome.stdout
 
 
-def test_binary_payload_can_go_to_a_file(tmp_path: Path, fake: FakeSecretManager) -> None:
+def test_binary_payload_can_go_to_a_file(tmp_path: Path, gsm: FakeSecretManager) -> None:
     payload = b"\xff\x00binary\x80"
-    fake.add_secret(PROJECT, "blob", payload)
+    gsm.add_secret(PROJECT, "blob", payload)
     target = tmp_path / "blob.bin"
-    outcome = run_secrets_init(
-        tmp_path, {"BLOB_FILE": f"{FULL}/blob?destination={target}"}, fake=fake
-    )
+    variables = {"BLOB_FILE": f"{FULL}/blob?destination={target}"}
+    outcome = run(env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 0, outcome.stderr
     assert outcome.seen == {"BLOB_FILE": str(target)}
     assert target.read_bytes() == payload
@@ -301,28 +285,28 @@ def test_binary_payload_can_go_to_a_file(tmp_path: Path, fake: FakeSecretManager
     ids=lambda code: code.name,
 )
 def test_transient_errors_are_retried(
-    tmp_path: Path, fake: FakeSecretManager, code: grpc.StatusCode
+    tmp_path: Path, gsm: FakeSecretManager, code: grpc.StatusCode
 ) -> None:
-    fake.add_secret(PROJECT, "flaky", "made it")
-    fake.fail_next(code, 2)
-    outcome = run_secrets_init(tmp_path, {"FLAKY": f"{FULL}/flaky"}, fake=fake)
+    gsm.add_secret(PROJECT, "flaky", "made it")
+    gsm.fail_next(code, 2)
+    variables = {"FLAKY": f"{FULL}/flaky"}
+    outcome = run(env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 0, outcome.stderr
     assert outcome.seen == {"FLAKY": "made it"}
-    assert fake.calls == 3
+    assert gsm.calls == 3
 
 
 def test_persistent_unavailable_ends_within_the_timeout(
-    tmp_path: Path, fake: FakeSecretManager
+    tmp_path: Path, gsm: FakeSecretManager
 ) -> None:
-    fake.add_secret(PROJECT, "down", "s3cr3t")
-    fake.fail_always(grpc.StatusCode.UNAVAILABLE)
-    outcome = run_secrets_init(
-        tmp_path, {"DOWN": f"{FULL}/down"}, fake=fake, options=["--timeout", "3"], timeout=20
-    )
+    gsm.add_secret(PROJECT, "down", "s3cr3t")
+    gsm.fail_always(grpc.StatusCode.UNAVAILABLE)
+    variables = {"DOWN": f"{FULL}/down"}
+    outcome = run(["--timeout", "3"], env=gsm_env(gsm, **variables), show=variables, timeout=20)
     assert outcome.returncode == 1
     assert outcome.seen is None
     assert len(outcome.errors) == 2
-    attempts = fake.calls
+    attempts = gsm.calls
     assert attempts > 1  # retried, then gave up before the deadline with its own words
     assert outcome.errors[0] == (
         f"DOWN: {FULL}/down: service unavailable after {attempts} attempts"
@@ -330,40 +314,34 @@ def test_persistent_unavailable_ends_within_the_timeout(
 
 
 def test_nothing_listening_is_unavailable_not_a_hang(tmp_path: Path) -> None:
-    env = clean_env(HOME=str(tmp_path), SECRETMANAGER_EMULATOR_HOST=f"127.0.0.1:{closed_port()}")
-    outcome = run_secrets_init(
-        tmp_path, {"X": f"{FULL}/x"}, options=["--timeout", "2"], env=env, timeout=20
-    )
+    env = child_env(SECRETMANAGER_EMULATOR_HOST=f"127.0.0.1:{closed_port()}")
+    variables = {"X": f"{FULL}/x"}
+    outcome = run(["--timeout", "2"], env={**env, **variables}, show=variables, timeout=20)
     assert outcome.returncode == 1
     assert outcome.seen is None
     assert outcome.errors[0].startswith(f"X: {FULL}/x: service unavailable after ")
 
 
-def test_slow_server_ends_at_the_timeout(tmp_path: Path, fake: FakeSecretManager) -> None:
-    fake.add_secret(PROJECT, "slow", "s3cr3t")
-    fake.delay = 10
-    outcome = run_secrets_init(
-        tmp_path, {"SLOW": f"{FULL}/slow"}, fake=fake, options=["--timeout", "1"], timeout=20
-    )
+def test_slow_server_ends_at_the_timeout(tmp_path: Path, gsm: FakeSecretManager) -> None:
+    gsm.add_secret(PROJECT, "slow", "s3cr3t")
+    gsm.delay = 10
+    variables = {"SLOW": f"{FULL}/slow"}
+    outcome = run(["--timeout", "1"], env=gsm_env(gsm, **variables), show=variables, timeout=20)
     assert outcome.returncode == 1
     assert outcome.seen is None
     assert outcome.errors[0] == f"SLOW: {FULL}/slow: timed out after 1s"
 
 
-def test_identical_references_are_fetched_once(tmp_path: Path, fake: FakeSecretManager) -> None:
-    fake.add_secret(PROJECT, "shared", '{"a": "1", "b": "2"}')
-    outcome = run_secrets_init(
-        tmp_path,
-        {
-            "ONE": f"{FULL}/shared",
-            "TWO": f"{FULL}/shared",
-            "THREE": f"{FULL}/shared",
-            "SHORT": "gcp:secretmanager:shared/versions/latest#a",
-            "KEY": f"{FULL}/shared#b",
-        },
-        fake=fake,
-        options=["--google-project", PROJECT],
-    )
+def test_identical_references_are_fetched_once(tmp_path: Path, gsm: FakeSecretManager) -> None:
+    gsm.add_secret(PROJECT, "shared", '{"a": "1", "b": "2"}')
+    variables = {
+        "ONE": f"{FULL}/shared",
+        "TWO": f"{FULL}/shared",
+        "THREE": f"{FULL}/shared",
+        "SHORT": "gcp:secretmanager:shared/versions/latest#a",
+        "KEY": f"{FULL}/shared#b",
+    }
+    outcome = run(["--google-project", PROJECT], env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 0, outcome.stderr
     assert outcome.seen is not None
     assert (
@@ -373,34 +351,32 @@ def test_identical_references_are_fetched_once(tmp_path: Path, fake: FakeSecretM
         == '{"a": "1", "b": "2"}'
     )
     assert (outcome.seen["SHORT"], outcome.seen["KEY"]) == ("1", "2")
-    assert fake.requests == [f"projects/{PROJECT}/secrets/shared/versions/latest"]
+    assert gsm.requests == [f"projects/{PROJECT}/secrets/shared/versions/latest"]
 
 
 def test_distinct_references_are_fetched_concurrently(
-    tmp_path: Path, fake: FakeSecretManager
+    tmp_path: Path, gsm: FakeSecretManager
 ) -> None:
     variables = {}
     for number in range(20):
-        fake.add_secret(PROJECT, f"s{number}", f"value {number}")
+        gsm.add_secret(PROJECT, f"s{number}", f"value {number}")
         variables[f"S{number}"] = f"{FULL}/s{number}"
-    fake.delay = 0.3
-    outcome = run_secrets_init(tmp_path, variables, fake=fake)
+    gsm.delay = 0.3
+    outcome = run(env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 0, outcome.stderr
     assert outcome.seen == {f"S{number}": f"value {number}" for number in range(20)}
-    assert fake.calls == 20
-    assert fake.max_in_flight > 1
+    assert gsm.calls == 20
+    assert gsm.max_in_flight > 1
 
 
 def test_check_reports_google_references_without_values(
-    tmp_path: Path, fake: FakeSecretManager
+    tmp_path: Path, gsm: FakeSecretManager
 ) -> None:
-    fake.add_secret(PROJECT, "good", "s3cr3t-good")
-    fake.add_secret(PROJECT, "off", "s3cr3t-off", state=DISABLED)
-    outcome = run_secrets_init(
-        tmp_path,
-        {"GOOD": f"{FULL}/good", "OFF": f"{FULL}/off", "SHORT": "gcp:secretmanager:good"},
-        fake=fake,
-        options=["--check", "--google-project", PROJECT],
+    gsm.add_secret(PROJECT, "good", "s3cr3t-good")
+    gsm.add_secret(PROJECT, "off", "s3cr3t-off", state=DISABLED)
+    variables = {"GOOD": f"{FULL}/good", "OFF": f"{FULL}/off", "SHORT": "gcp:secretmanager:good"}
+    outcome = run(
+        ["--check", "--google-project", PROJECT], env=gsm_env(gsm, **variables), show=variables
     )
     assert outcome.returncode == 1
     assert outcome.stdout.splitlines() == [
@@ -410,13 +386,9 @@ def test_check_reports_google_references_without_values(
     ]
     assert "s3cr3t" not in outcome.stdout + outcome.stderr
 
-    fake.add_secret(PROJECT, "off", "enabled now")
-    outcome = run_secrets_init(
-        tmp_path,
-        {"GOOD": f"{FULL}/good", "OFF": f"{FULL}/off"},
-        fake=fake,
-        options=["--check"],
-    )
+    gsm.add_secret(PROJECT, "off", "enabled now")
+    variables = {"GOOD": f"{FULL}/good", "OFF": f"{FULL}/off"}
+    outcome = run(["--check"], env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 0, outcome.stdout
     assert outcome.stdout.splitlines() == [
         f"GOOD google {FULL}/good ok",
@@ -432,31 +404,31 @@ def test_check_reports_google_references_without_values(
         ("gcp:secretmanager:projects//secrets/x", "empty project"),
         (f"{FULL}/x/versions/0", "version '0' is not a positive number or 'latest'"),
         (f"{FULL}/x/versions/v1", "version 'v1' is not a positive number or 'latest'"),
-        (f"{FULL}/x/extra", google_secrets.SHAPE),
+        (f"{FULL}/x/extra", google_grammar.SHAPE),
         (f"{FULL}/x#", "empty JSON key after '#'"),
         (f"{FULL}/a.b", "secret id 'a.b' is not 1-255 letters, digits, '-' or '_'"),
     ],
 )
 def test_malformed_references_name_the_variable(
-    tmp_path: Path, fake: FakeSecretManager, reference: str, cause: str
+    tmp_path: Path, gsm: FakeSecretManager, reference: str, cause: str
 ) -> None:
-    fake.add_secret(PROJECT, "x", "s3cr3t")
-    outcome = run_secrets_init(tmp_path, {"BAD": reference, "GOOD": f"{FULL}/x"}, fake=fake)
+    gsm.add_secret(PROJECT, "x", "s3cr3t")
+    variables = {"BAD": reference, "GOOD": f"{FULL}/x"}
+    outcome = run(env=gsm_env(gsm, **variables), show=variables)
     assert outcome.returncode == 1
     assert outcome.seen is None
     assert outcome.errors[0] == f"BAD: {reference}: malformed google reference: {cause}"
-    assert fake.calls == 0  # refused before the fork: nothing fetched at all
+    assert gsm.calls == 0  # refused before the fork: nothing fetched at all
 
 
 def test_no_credentials_is_a_clear_error(tmp_path: Path) -> None:
-    outcome = run_secrets_init(
-        tmp_path, {"X": f"{FULL}/x", "Y": f"{FULL}/y"}, env=offline_env(tmp_path), timeout=30
-    )
+    variables = {"X": f"{FULL}/x", "Y": f"{FULL}/y"}
+    outcome = run(env={**offline_env(tmp_path), **variables}, show=variables, timeout=30)
     assert outcome.returncode == 1
     assert outcome.seen is None
     assert outcome.errors == [
-        f"X: {FULL}/x: {google_secrets.NO_CREDENTIALS}",
-        f"Y: {FULL}/y: {google_secrets.NO_CREDENTIALS}",
+        f"X: {FULL}/x: {google_fetch.NO_CREDENTIALS}",
+        f"Y: {FULL}/y: {google_fetch.NO_CREDENTIALS}",
         "2 of 2 secret references failed; not starting the program",
     ]
     assert outcome.stderr.count("\n") == 3  # nothing else: google-auth's warnings are silenced
@@ -464,7 +436,8 @@ def test_no_credentials_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_unusable_credentials_file_is_named(tmp_path: Path) -> None:
     env = offline_env(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(tmp_path / "missing.json"))
-    outcome = run_secrets_init(tmp_path, {"X": f"{FULL}/x"}, env=env, timeout=30)
+    variables = {"X": f"{FULL}/x"}
+    outcome = run(env={**env, **variables}, show=variables, timeout=30)
     assert outcome.returncode == 1
     assert outcome.errors[0] == (
         f"X: {FULL}/x: the Google credentials file named by GOOGLE_APPLICATION_CREDENTIALS "
@@ -498,13 +471,8 @@ def test_real_endpoint_with_credentials(
     )
     where = f"locations/{location}/" if location else ""
     prefix = f"gcp:secretmanager:projects/{PROJECT}/{where}secrets"
-    outcome = run_secrets_init(
-        tmp_path,
-        {"A": f"{prefix}/a", "B": f"{prefix}/b"},
-        env=env,
-        options=["--timeout", "3"],
-        timeout=30,
-    )
+    variables = {"A": f"{prefix}/a", "B": f"{prefix}/b"}
+    outcome = run(["--timeout", "3"], env={**env, **variables}, show=variables, timeout=30)
     assert outcome.returncode == 1
     assert outcome.seen is None
     assert outcome.errors[0].startswith(f"A: {prefix}/a: service unavailable after ")
@@ -537,7 +505,7 @@ def service_account_key(token_uri: str) -> dict[str, str]:
 
 def test_fake_server_checksums_agree_with_the_provider() -> None:
     for data in (b"", b"123456789", bytes(range(256)) * 3, "ünïcode".encode()):
-        assert google_secrets.crc32c(data) == crc32c(data)
+        assert provider_crc32c(data) == crc32c(data)
     assert crc32c(b"123456789") == 0xE3069283  # the published CRC-32C check value
 
 
@@ -550,9 +518,8 @@ def test_credentials_lookup_that_hangs_ends_at_the_timeout(tmp_path: Path) -> No
         env = offline_env(
             tmp_path, GCE_METADATA_IP=address, GCE_METADATA_HOST=address, GCE_METADATA_TIMEOUT="30"
         )
-        outcome = run_secrets_init(
-            tmp_path, {"X": f"{FULL}/x"}, env=env, options=["--timeout", "1"], timeout=30
-        )
+        variables = {"X": f"{FULL}/x"}
+        outcome = run(["--timeout", "1"], env={**env, **variables}, show=variables, timeout=30)
     assert outcome.returncode == 1
     assert outcome.seen is None
     assert outcome.errors[0] == (

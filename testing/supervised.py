@@ -1,4 +1,9 @@
-"""Run secrets-init around tests/programs/recorder.py and watch what happens."""
+"""A long-running secrets-init around testing/recorder.py, watched from outside.
+
+`testing.process.run` is for runs that end by themselves; this is for the
+ones a test signals, stops and inspects while they run. Both build argv and
+environment the same way.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import PROGRAMS, as_pid1, clean_env, secrets_init_argv
+from testing import process
 
-RECORDER = str(PROGRAMS / "recorder.py")
+RECORDER = str(Path(__file__).resolve().parent / "recorder.py")
 
 
 def wait_for(predicate: object, timeout: float = 10.0, what: str = "condition") -> None:
@@ -51,13 +56,13 @@ class Supervised:
         command: list[str] | None = None,
     ) -> None:
         self.dir = tmp
-        argv = [*secrets_init_argv(), *options, "--"]
+        argv = [*process.command(), *options, "--"]
         argv += command or [sys.executable, RECORDER, str(tmp), *recorder_args]
         if pid1:
-            argv = as_pid1(argv)
+            argv = process.as_pid1(argv)
         self.proc = subprocess.Popen(
             argv,
-            env=env or clean_env(),
+            env=env or process.child_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,

@@ -5,12 +5,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from secrets_init.providers.aws_ssm import ParameterTarget, spread
-from tests.aws.conftest import Aws, aws_env, run
-from tests.aws.emulator import ACCOUNT, Fault, LatencyProxy
+from secrets_init.providers.aws_ssm_fetch import spread
+from secrets_init.providers.aws_ssm_grammar import ParameterStoreTarget
+from testing.aws_proxy import AwsProxy, Fault
+from testing.moto import ACCOUNT, Aws, aws_env
+from testing.process import run
 
 
-def test_string_securestring_and_stringlist(aws: Aws, proxy: LatencyProxy) -> None:
+def test_string_securestring_and_stringlist(aws: Aws, proxy: AwsProxy) -> None:
     aws.parameter("plain", "plain value")
     aws.parameter("secure", "s3cure:value", kind="SecureString")
     aws.parameter("list", "a,b , c", kind="StringList")
@@ -20,7 +22,7 @@ def test_string_securestring_and_stringlist(aws: Aws, proxy: LatencyProxy) -> No
         SECURE=aws.ssm_ref("secure"),
         LIST=aws.ssm_ref("list"),
     )
-    result = run(env, ["PLAIN", "SECURE", "LIST"])
+    result = run(env=env, show=["PLAIN", "SECURE", "LIST"])
     assert result.returncode == 0, result.stderr
     assert result.seen == {"PLAIN": "plain value", "SECURE": "s3cure:value", "LIST": "a,b , c"}
     assert proxy.counts == {"GetParameters": 1}
@@ -28,7 +30,7 @@ def test_string_securestring_and_stringlist(aws: Aws, proxy: LatencyProxy) -> No
 
 
 def test_versions_and_labels_of_one_parameter_are_different_values(
-    aws: Aws, proxy: LatencyProxy
+    aws: Aws, proxy: AwsProxy
 ) -> None:
     for number in (1, 2, 3):
         assert aws.parameter("app/db-url", f"url-v{number}") == number
@@ -41,7 +43,7 @@ def test_versions_and_labels_of_one_parameter_are_different_values(
         STABLE=aws.ssm_ref("app/db-url", selector="stable"),
         V1_AGAIN=aws.ssm_ref("app/db-url", selector="1"),
     )
-    result = run(env, ["LATEST", "V1", "V2", "STABLE", "V1_AGAIN"])
+    result = run(env=env, show=["LATEST", "V1", "V2", "STABLE", "V1_AGAIN"])
     assert result.returncode == 0, result.stderr
     assert result.seen == {
         "LATEST": "url-v3",
@@ -57,7 +59,7 @@ def test_versions_and_labels_of_one_parameter_are_different_values(
     assert len(asked) == len(set(asked)) == 4
 
 
-def test_batches_of_ten_with_repeated_parameters_mixed_in(aws: Aws, proxy: LatencyProxy) -> None:
+def test_batches_of_ten_with_repeated_parameters_mixed_in(aws: Aws, proxy: AwsProxy) -> None:
     env = aws_env(proxy.url)
     expected = {}
     for number in range(23):
@@ -68,7 +70,7 @@ def test_batches_of_ten_with_repeated_parameters_mixed_in(aws: Aws, proxy: Laten
     expected["P00"] = "value-0-v2"
     env["P00_V1"] = aws.ssm_ref("many/p0", selector="1")
     expected["P00_V1"] = "value-0"
-    result = run(env, list(expected))
+    result = run(env=env, show=list(expected))
     assert result.returncode == 0, result.stderr
     assert result.seen == expected
     # 24 distinct references: the fewest calls of at most 10 names is 3.
@@ -76,14 +78,14 @@ def test_batches_of_ten_with_repeated_parameters_mixed_in(aws: Aws, proxy: Laten
     assert all(len(r.body["Names"]) <= 10 for r in proxy.requests)
 
 
-def test_parameters_in_several_regions(aws: Aws, proxy: LatencyProxy) -> None:
+def test_parameters_in_several_regions(aws: Aws, proxy: AwsProxy) -> None:
     env = aws_env(proxy.url)
     for region in ("us-east-1", "eu-central-1", "us-gov-west-1"):
         aws.parameter("where", f"in-{region}", region=region)
     env["EAST"] = aws.ssm_ref("where", region="us-east-1")
     env["EU"] = aws.ssm_ref("where", region="eu-central-1")
     env["GOV"] = aws.ssm_ref("where", region="us-gov-west-1").replace("arn:aws:", "arn:aws-us-gov:")
-    result = run(env, ["EAST", "EU", "GOV"])
+    result = run(env=env, show=["EAST", "EU", "GOV"])
     assert result.returncode == 0, result.stderr
     assert result.seen == {
         "EAST": "in-us-east-1",
@@ -97,7 +99,7 @@ def test_parameters_in_several_regions(aws: Aws, proxy: LatencyProxy) -> None:
     ]
 
 
-def test_missing_parameter_version_and_label(aws: Aws, proxy: LatencyProxy) -> None:
+def test_missing_parameter_version_and_label(aws: Aws, proxy: AwsProxy) -> None:
     aws.parameter("exists", "exists-value")
     missing = aws.ssm_ref("missing")
     no_version = aws.ssm_ref("exists", selector="7")
@@ -109,7 +111,7 @@ def test_missing_parameter_version_and_label(aws: Aws, proxy: LatencyProxy) -> N
         NO_VERSION=no_version,
         NO_LABEL=no_label,
     )
-    result = run(env, ["OK"])
+    result = run(env=env, show=["OK"])
     assert result.returncode == 1 and result.seen is None
     assert result.errors == [
         f"MISSING: {missing}: parameter not found in us-east-1",
@@ -120,7 +122,7 @@ def test_missing_parameter_version_and_label(aws: Aws, proxy: LatencyProxy) -> N
     assert "exists-value" not in result.stderr
 
 
-def test_a_refused_batch_is_asked_one_by_one(aws: Aws, proxy: LatencyProxy) -> None:
+def test_a_refused_batch_is_asked_one_by_one(aws: Aws, proxy: AwsProxy) -> None:
     for name in ("one", "two", "denied", "bad-key"):
         aws.parameter(name, f"value-{name}", kind="SecureString")
     proxy.faults = [
@@ -135,7 +137,7 @@ def test_a_refused_batch_is_asked_one_by_one(aws: Aws, proxy: LatencyProxy) -> N
         DENIED=aws.ssm_ref("denied"),
         BAD_KEY=aws.ssm_ref("bad-key"),
     )
-    result = run(env, ["ONE"])
+    result = run(env=env, show=["ONE"])
     assert result.returncode == 1 and result.seen is None
     assert result.errors[:2] == [
         f"BAD_KEY: {aws.ssm_ref('bad-key')}: KMS could not decrypt the parameter (InvalidKeyId)",
@@ -145,13 +147,13 @@ def test_a_refused_batch_is_asked_one_by_one(aws: Aws, proxy: LatencyProxy) -> N
     assert "value-" not in result.stderr
 
 
-def test_only_get_parameter_allowed_still_resolves(aws: Aws, proxy: LatencyProxy) -> None:
+def test_only_get_parameter_allowed_still_resolves(aws: Aws, proxy: AwsProxy) -> None:
     """IAM policies written for the original tool grant ssm:GetParameter only."""
     aws.parameter("legacy/a", "value-a")
     aws.parameter("legacy/b", "value-b")
     proxy.faults = [Fault.error("GetParameters", "AccessDeniedException")]
     env = aws_env(proxy.url, A=aws.ssm_ref("legacy/a"), B=aws.ssm_ref("legacy/b"))
-    result = run(env, ["A", "B"])
+    result = run(env=env, show=["A", "B"])
     assert result.returncode == 0, result.stderr
     assert result.seen == {"A": "value-a", "B": "value-b"}
     assert proxy.counts == {"GetParameters": 1, "GetParameter": 2}
@@ -162,7 +164,7 @@ def test_spread_makes_the_fewest_chunks_never_asking_twice(
     picks: list[tuple[int, str | None]],
 ) -> None:
     targets = sorted(
-        {ParameterTarget("aws", "us-east-1", ACCOUNT, f"/p{n}", s) for n, s in picks},
+        {ParameterStoreTarget("aws", "us-east-1", ACCOUNT, f"/p{n}", s) for n, s in picks},
         key=lambda t: (t.name, t.selector or ""),
     )
     chunks = spread(targets, 10)

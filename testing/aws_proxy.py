@@ -1,17 +1,17 @@
-"""A local AWS for tests, benchmarks and the demo: moto, and a fault-injecting proxy.
+"""An HTTP proxy between the AWS SDK and moto: latency, faults, and a log of every call.
 
-Usable outside pytest (`bench/` and the demo import it):
-
-    moto = start_moto()
-    with LatencyProxy(moto.url, delay=0.05) as proxy:
+    with AwsProxy(moto.url, delay=0.05) as proxy:
         ...  # point AWS_ENDPOINT_URL at proxy.url
-        proxy.counts  # requests per API, e.g. {"BatchGetSecretValue": 2}
-    moto.stop()
+        proxy.counts  # calls per API, e.g. {"BatchGetSecretValue": 2}
+        proxy.max_in_flight  # the most calls it was answering at one moment
 
 moto answers the way AWS does for what it implements, but some answers it
 cannot give faithfully (throttling, 5xx, AccessDeniedException as AWS's JSON
-protocol sends it, KMS failures, latency, hangs); the proxy produces those,
-so the AWS providers meet them over real HTTP.
+protocol sends it, KMS failures, latency, hangs, dropped connections); the
+proxy produces those, so the AWS providers meet them over real HTTP. The
+delay makes moto behave like a far away endpoint: resolving in fewer round
+trips (batching, concurrency) shows up as wall time in the benchmarks, and
+the interval each call was in flight tells waiting on the network from the rest.
 """
 
 from __future__ import annotations
@@ -28,33 +28,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-}
-ACCOUNT = "123456789012"  # moto's default account
-
-
-@dataclass
-class Moto:
-    url: str
-    server: Any
-
-    def stop(self) -> None:
-        self.server.stop()
-
-
-def start_moto() -> Moto:
-    """moto's server on a free loopback port, in a daemon thread of this process."""
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return Moto(f"http://{host}:{port}", server)
+# Headers that belong to one hop, not to the message (RFC 9110 section 7.6.1).
+_HOP_BY_HOP = frozenset(
+    ("connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+     "upgrade", "content-length")
+)  # fmt: skip
 
 
 @dataclass
@@ -72,6 +50,7 @@ class Fault:
     status: int = 400
     code: str = ""
     hang: bool = False
+    drop: bool = False  # close the connection without answering
     batch_entry: bool = False  # rewrite BatchGetSecretValue's answer instead of failing it
     hits: int = 0
 
@@ -98,7 +77,13 @@ class Fault:
 
     @classmethod
     def hang_up(cls, operation: str = "", times: int | None = None) -> Fault:
+        """Never answer (until the proxy stops)."""
         return cls(operation, times=times, hang=True)
+
+    @classmethod
+    def drop_connection(cls, operation: str = "", times: int | None = None) -> Fault:
+        """Close the connection unanswered: to the SDK, a connection that failed."""
+        return cls(operation, times=times, drop=True)
 
     @classmethod
     def in_batch(cls, code: str, contains: str) -> Fault:
@@ -115,13 +100,15 @@ class Fault:
 
 @dataclass
 class Request:
-    operation: str  # e.g. "BatchGetSecretValue", from the X-Amz-Target header
+    operation: str  # e.g. "BatchGetSecretValue", from X-Amz-Target or the query's Action=
     region: str  # from the signature's credential scope
     body: dict[str, Any] = field(default_factory=dict)
+    arrived: float = 0.0  # time.monotonic()
+    answered: float | None = None  # None while in flight, or when never answered
 
 
-class LatencyProxy:
-    """An HTTP proxy in front of `upstream` that adds `delay` seconds per request and faults."""
+class AwsProxy:
+    """A proxy in front of `upstream` that adds `delay` seconds per request and injects faults."""
 
     def __init__(self, upstream: str, delay: float = 0.0, faults: Sequence[Fault] = ()) -> None:
         parsed = urllib.parse.urlsplit(upstream)
@@ -129,11 +116,12 @@ class LatencyProxy:
         self.delay = delay
         self.faults = list(faults)
         self.requests: list[Request] = []
+        self.max_in_flight = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -142,16 +130,27 @@ class LatencyProxy:
 
     @property
     def counts(self) -> Counter[str]:
+        """Calls per API so far."""
         with self._lock:
             return Counter(request.operation for request in self.requests)
+
+    def total_calls(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    @property
+    def intervals(self) -> list[tuple[float, float]]:
+        """(arrived, answered) of every answered call, in time.monotonic()."""
+        with self._lock:
+            return [(r.arrived, r.answered) for r in self.requests if r.answered is not None]
 
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.max_in_flight = 0
 
-    def start(self) -> LatencyProxy:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+    def start(self) -> AwsProxy:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -159,7 +158,7 @@ class LatencyProxy:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> LatencyProxy:
+    def __enter__(self) -> AwsProxy:
         return self.start()
 
     def __exit__(self, *_: object) -> None:
@@ -181,13 +180,23 @@ class LatencyProxy:
                 fault.hits += 1
         return replace, edits
 
-    def _record(self, operation: str, region: str, body: bytes) -> None:
+    def _arrived(self, operation: str, region: str, body: bytes) -> Request:
         try:
             document = json.loads(body) if body else {}
         except ValueError:
             document = {}
+        request = Request(operation, region, document, time.monotonic())
         with self._lock:
-            self.requests.append(Request(operation, region, document))
+            self.requests.append(request)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        return request
+
+    def _finished(self, request: Request, answered: bool) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if answered:
+                request.answered = time.monotonic()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -198,6 +207,7 @@ class LatencyProxy:
             # write would meet delayed ACKs and add up to 200 ms per request.
             wbufsize = 1 << 16
             disable_nagle_algorithm = True
+            upstream: http.client.HTTPConnection | None = None  # kept alive per client connection
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -211,40 +221,56 @@ class LatencyProxy:
             def _relay(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 operation = _operation(self.headers.get("X-Amz-Target"), body)
-                proxy._record(operation, _region(self.headers.get("Authorization", "")), body)
+                region = _region(self.headers.get("Authorization", ""))
+                request = proxy._arrived(operation, region, body)
+                answered = False
+                try:
+                    answered = self._answer_for(operation, body)
+                finally:
+                    proxy._finished(request, answered)
+
+            def _answer_for(self, operation: str, body: bytes) -> bool:
                 if proxy.delay:
-                    time.sleep(proxy.delay)
+                    proxy._stopping.wait(proxy.delay)
                 fault, edits = proxy._faults_for(operation, body)
-                if fault is not None and fault.hang:
-                    proxy._stopping.wait()
+                if fault is not None and (fault.hang or fault.drop):
+                    if fault.hang:
+                        proxy._stopping.wait()
                     self.close_connection = True
-                    return
+                    return False
                 if fault is not None:
                     xml = not self.headers.get("X-Amz-Target")  # the query protocol (STS)
                     self._answer(fault.status, _error_body(fault.code, xml))
-                    return
+                    return True
                 status, headers, answer = self._forward(body)
                 for edit in edits if status == 200 else []:
                     answer = _move_to_errors(answer, body, edit)
                 self._answer(status, answer, headers)
+                return True
 
             def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-                connection = http.client.HTTPConnection(*proxy.upstream, timeout=30)
-                connection.connect()
-                connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
-                    connection.request(self.command, self.path, body, headers)
-                    response = connection.getresponse()
-                    answer = response.read()
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                for attempt in (1, 2):  # a kept-alive upstream connection may have closed
+                    if self.upstream is None:
+                        self.upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+                        self.upstream.connect()
+                        assert self.upstream.sock is not None
+                        self.upstream.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    try:
+                        self.upstream.request(self.command, self.path, body, headers)
+                        response = self.upstream.getresponse()
+                        answer = response.read()
+                    except (ConnectionError, http.client.HTTPException):
+                        self.upstream.close()
+                        self.upstream = None
+                        if attempt == 2:
+                            raise
+                        continue
                     kept = [
-                        (k, v)
-                        for k, v in response.getheaders()
-                        if k.lower() not in ("content-length", "connection", "transfer-encoding")
+                        (k, v) for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP
                     ]
                     return response.status, kept, answer
-                finally:
-                    connection.close()
+                raise AssertionError("unreachable")
 
             def _answer(
                 self, status: int, body: bytes, headers: Sequence[tuple[str, str]] = ()
@@ -260,6 +286,11 @@ class LatencyProxy:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def finish(self) -> None:
+                super().finish()
+                if self.upstream is not None:
+                    self.upstream.close()
 
         return Handler
 
@@ -304,39 +335,3 @@ def _move_to_errors(answer: bytes, request: bytes, fault: Fault) -> bytes:
         if mark in secret_id
     )
     return json.dumps(document).encode()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run moto (behind the proxy when --delay is given) until interrupted, for the demo."""
-    import argparse
-
-    import boto3
-
-    parser = argparse.ArgumentParser(prog="python -m tests.aws.emulator", description=main.__doc__)
-    parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--delay", type=float, default=0.0, help="seconds added to each request")
-    parser.add_argument("--secret", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--parameter", action="append", default=[], metavar="/NAME=VALUE")
-    args = parser.parse_args(argv)
-    moto = start_moto()
-    proxy = LatencyProxy(moto.url, delay=args.delay).start() if args.delay else None
-    url = proxy.url if proxy else moto.url
-    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    secrets = boto3.client("secretsmanager", region_name=args.region, endpoint_url=moto.url, **keys)
-    ssm = boto3.client("ssm", region_name=args.region, endpoint_url=moto.url, **keys)
-    print(f"AWS_ENDPOINT_URL={url}", flush=True)
-    for item in args.secret:
-        name, _, value = item.partition("=")
-        print(secrets.create_secret(Name=name, SecretString=value)["ARN"], flush=True)
-    for item in args.parameter:
-        name, _, value = item.partition("=")
-        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
-        print(f"arn:aws:ssm:{args.region}:{ACCOUNT}:parameter{name}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,14 @@
+"""What the tests, the benchmarks and the demo share: local stand-ins for the cloud, and one way
+to run secrets-init.
+
+- `testing.moto`: moto's server (AWS) and helpers that create secrets and parameters in it.
+- `testing.aws_proxy`: an HTTP proxy in front of moto that adds latency, injects faults and
+  counts calls (how many, which, how many at once).
+- `testing.fake_secretmanager`: a gRPC Google Secret Manager on loopback.
+- `testing.process`: running secrets-init as a real process or as PID 1, with an environment
+  built from nothing, and what came of it.
+- `testing.supervised`: a long-running secrets-init around a program that records signals.
+
+It lives outside tests/ so bench/ and scripts/demo.py need not import test modules, and it
+is not part of the wheel (pyproject.toml packages only secrets_init*).
+"""

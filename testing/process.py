@@ -1,0 +1,157 @@
+"""The one way a test runs secrets-init: a real process, or PID 1 of a new PID namespace.
+
+The environment is built from nothing (`child_env`), so what the developer's
+shell holds (credentials, PATH, HOME with its ~/.aws and gcloud directories,
+SECRETS_INIT_* settings) never changes a result. What runs is the module,
+or the frozen binary when pytest was given `--secrets-init-bin`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+HOME = "/nonexistent"  # no ~/.aws, no gcloud configuration: nothing found by accident
+ERROR_PREFIX = "secrets-init: error: "
+
+# The program `run(show=...)` starts: it writes the variables it was asked
+# about to a file, so "the program never started" is "the file does not exist"
+# and stdout stays free for what secrets-init itself prints (--check).
+_SHOW = (
+    "import json, os, sys\n"
+    "seen = {name: os.environ.get(name) for name in sys.argv[2:]}\n"
+    "open(sys.argv[1], 'w').write(json.dumps(seen))\n"
+)
+
+_binary: str | None = None
+
+
+def use_binary(path: str | None) -> None:
+    """Run `path` (the frozen binary) instead of the module from now on; None: the module."""
+    global _binary
+    _binary = path
+
+
+def binary() -> str | None:
+    """The frozen binary under test, or None when the module is."""
+    return _binary
+
+
+def command() -> list[str]:
+    """The argv that starts secrets-init (before its own arguments)."""
+    if _binary is not None:
+        return [_binary]
+    return [sys.executable, "-m", "secrets_init"]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """A minimal environment with `extra` added; nothing comes from this process's."""
+    env = {"PATH": PATH, "HOME": HOME, "LANG": "C.UTF-8", "PYTHONPATH": str(ROOT)}
+    env.update(extra)
+    return env
+
+
+@dataclass(frozen=True)
+class Result:
+    """One finished run of secrets-init."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    seen: dict[str, str | None] | None = None  # what `show` found; None: the program never ran
+
+    @property
+    def errors(self) -> list[str]:
+        """secrets-init's error lines, without the `secrets-init: error: ` prefix."""
+        return [
+            line.removeprefix(ERROR_PREFIX)
+            for line in self.stderr.splitlines()
+            if line.startswith(ERROR_PREFIX)
+        ]
+
+
+def run(
+    args: Sequence[str] = (),
+    *,
+    env: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
+    show: Iterable[str] | None = None,
+    pid1: bool = False,
+    timeout: float = 60,
+) -> Result:
+    """`secrets-init ARGS`, with `env` (default: `child_env()`), and wait for it.
+
+    With `show` (names, or a mapping whose keys are the names), secrets-init's
+    command is a program that reports those variables (after ARGS and a
+    `--`); `Result.seen` holds what it saw.
+    Output is decoded leniently: a test about bytes compares what it printed.
+    """
+    with tempfile.TemporaryDirectory(prefix="secrets-init-run-") as scratch:
+        seen_file = Path(scratch) / "seen.json"
+        argv = [*command(), *args]
+        if show is not None:
+            argv += ["--", sys.executable, "-c", _SHOW, str(seen_file), *show]
+        done = subprocess.run(
+            as_pid1(argv) if pid1 else argv,
+            env=child_env() if env is None else env,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        seen = json.loads(seen_file.read_text()) if seen_file.exists() else None
+    return Result(
+        done.returncode,
+        done.stdout.decode(errors="replace"),
+        done.stderr.decode(errors="replace"),
+        seen,
+    )
+
+
+_unshare_works: bool | None = None
+
+
+def unshare_available() -> bool:
+    """Whether this machine lets us start a new PID namespace (root or user namespaces)."""
+    global _unshare_works
+    if _unshare_works is None:
+        if shutil.which("unshare", path=PATH) is None:
+            _unshare_works = False
+        else:
+            probe = subprocess.run(
+                ["unshare", "--fork", "--pid", "--mount-proc", "sh", "-c", "echo $$"],
+                env=child_env(),
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            _unshare_works = probe.returncode == 0 and probe.stdout.strip() == "1"
+    return _unshare_works
+
+
+def require_pid_namespace() -> None:
+    """Skip where unshare is not permitted, but never under CI=true: CI must exercise PID 1."""
+    if unshare_available():
+        return
+    import pytest  # here, so bench/ and the demo can use this module without pytest
+
+    reason = (
+        "unshare --fork --pid --mount-proc is not permitted here (needs root or user namespaces)"
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
+def as_pid1(argv: Sequence[str]) -> list[str]:
+    """`argv` as PID 1 of a new PID namespace, with its own /proc; killed with its parent."""
+    require_pid_namespace()
+    return ["unshare", "--fork", "--pid", "--mount-proc", "--kill-child", *argv]
