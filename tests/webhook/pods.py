@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SM = "arn:aws:secretsmanager:us-east-1:123456789012:secret:orders/db"
 SSM = "arn:aws:ssm:us-east-1:123456789012:parameter/orders/flags"
