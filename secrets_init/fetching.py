@@ -42,7 +42,7 @@ def fetch_all(
     for reference in references:
         by_provider.setdefault(reference.provider, set()).add(reference.target)
 
-    results: dict[str, dict[Hashable, pool.Outcome]] = {}
+    results: dict[str, dict[Hashable, providers.Outcome]] = {}
     workers = [
         threading.Thread(
             target=_fetch_into,
@@ -78,7 +78,7 @@ def fetch_all(
 
 
 def _fetch_into(
-    results: dict[str, dict[Hashable, pool.Outcome]],
+    results: dict[str, dict[Hashable, providers.Outcome]],
     name: str,
     targets: set[Hashable],
     context: providers.FetchContext,

@@ -14,8 +14,8 @@ from collections.abc import Callable, Hashable, Iterator
 import pytest
 
 from secrets_init.log import Logger
-from secrets_init.providers import Failure, FetchContext
-from secrets_init.providers.pool import Outcome, Pool, timed_out, unexpected
+from secrets_init.providers import Failure, FetchContext, Outcome
+from secrets_init.providers.pool import Pool, timed_out, unexpected
 
 HANG_GUARD = 30.0  # far past any deadline used here
 

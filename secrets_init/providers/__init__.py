@@ -55,6 +55,9 @@ class Failure:
     cause: str
 
 
+Outcome = bytes | Failure  # what a fetch gives each target
+
+
 @dataclass(frozen=True)
 class FetchContext:
     """What every fetch needs to know about this run, and nothing it could print by mistake."""
@@ -72,7 +75,7 @@ class Grammar(Protocol):
 class Fetcher(Protocol):
     def fetch(
         self, targets: Collection[Hashable], context: FetchContext
-    ) -> dict[Hashable, bytes | Failure]: ...
+    ) -> dict[Hashable, Outcome]: ...
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ import functools
 from collections.abc import Collection, Hashable
 from typing import Any
 
-from secrets_init.providers import Failure, FetchContext, aws_client
+from secrets_init.providers import Failure, FetchContext, Outcome, aws_client
 from secrets_init.providers.aws_client import DENIED, GLOBAL, UNCLEAR, CallError
 from secrets_init.providers.aws_secretsmanager_grammar import SecretsManagerTarget
-from secrets_init.providers.pool import Outcome, Pool
+from secrets_init.providers.pool import Pool
 
 BATCH = 20  # BatchGetSecretValue's limit for SecretIdList
 BATCH_PERMISSION = "secretsmanager:BatchGetSecretValue"

@@ -15,10 +15,10 @@ import functools
 from collections.abc import Collection, Hashable
 from typing import Any
 
-from secrets_init.providers import Failure, FetchContext, aws_client
+from secrets_init.providers import Failure, FetchContext, Outcome, aws_client
 from secrets_init.providers.aws_client import GLOBAL, CallError
 from secrets_init.providers.aws_ssm_grammar import ParameterStoreTarget
-from secrets_init.providers.pool import Outcome, Pool
+from secrets_init.providers.pool import Pool
 
 BATCH = 10  # GetParameters' limit for Names
 BATCH_PERMISSION = "ssm:GetParameters"

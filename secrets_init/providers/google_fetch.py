@@ -28,10 +28,10 @@ from google.api_core import exceptions
 from google.cloud import secretmanager_v1
 from google.cloud.secretmanager_v1.services.secret_manager_service import transports
 
-from secrets_init.providers import Failure, FetchContext, backoff
+from secrets_init.providers import Failure, FetchContext, Outcome, backoff
 from secrets_init.providers.crc32c import crc32c
 from secrets_init.providers.google_grammar import GoogleSecretTarget, is_project
-from secrets_init.providers.pool import Outcome, Pool
+from secrets_init.providers.pool import Pool
 
 EMULATOR_VARIABLE = "SECRETMANAGER_EMULATOR_HOST"
 GLOBAL_ENDPOINT = "secretmanager.googleapis.com"

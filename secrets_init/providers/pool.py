@@ -21,9 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 
-from secrets_init.providers import Failure, FetchContext
-
-Outcome = bytes | Failure
+from secrets_init.providers import Failure, FetchContext, Outcome
 
 
 def seconds(value: float) -> str:
