@@ -16,6 +16,7 @@ from tests.webhook.pods import CONFIG_MAPS, SECRETS
 class MemoryCluster:
     failing: dict[str, ReadError] = field(default_factory=dict)  # object name -> error
     reads: list[tuple[str, str, str]] = field(default_factory=list)
+    pull_secrets: dict[str, bytes] = field(default_factory=dict)  # name -> .dockerconfigjson
 
     def reference_keys(self, kind: str, namespace: str, name: str) -> frozenset[str]:
         self.reads.append((kind, namespace, name))
@@ -27,7 +28,11 @@ class MemoryCluster:
         return frozenset(k for k, v in objects[name].items() if is_reference(v))
 
     def docker_config(self, namespace: str, name: str) -> bytes:
-        raise ReadError("404 Not Found", 404)
+        if name in self.failing:
+            raise self.failing[name]
+        if name not in self.pull_secrets:
+            raise ReadError("HTTP 404 Not Found", 404)
+        return self.pull_secrets[name]
 
 
 @dataclass
