@@ -19,6 +19,7 @@ import pytest
 from testing import process
 from testing.process import child_env, run
 from testing.supervised import Supervised, children_of, proc_state, wait_for
+from testing.witness import Witness
 
 MODES = [pytest.param(False, id="process"), pytest.param(True, id="pid1", marks=pytest.mark.pid1)]
 
@@ -239,31 +240,74 @@ def test_not_pid1_becomes_subreaper_and_reaps_orphans() -> None:
         assert proc.wait(timeout=20) == 0
 
 
-@pytest.mark.parametrize("pid1", MODES)
-def test_leftover_group_is_terminated_when_the_child_exits(pid1: bool, tmp_path: Path) -> None:
-    marker = tmp_path / "pid"
-    script = f"sleep 30 & echo $! > {marker}; exit 5"
-    result = run(["--", "sh", "-c", script], pid1=pid1)
-    assert result.returncode == 5
-    if not pid1:
-        pid = int(marker.read_text())
-        wait_for(
-            lambda: not Path(f"/proc/{pid}").exists() or proc_state(pid) == "Z", what="sleep ended"
-        )
+def start_with_leftover(
+    supervised: list[Supervised], tmp: Path, pid1: bool, leftover: str, options: list[str]
+) -> tuple[Supervised, int, Path]:
+    """secrets-init running a shell that leaves `leftover` in its group, then exits 5 once
+    the test writes to the returned fifo; and the leftover's pid."""
+    go = tmp / "go"
+    os.mkfifo(go)
+    script = f"{leftover} & read line < {go}; exit 5"
+    item = start(supervised, tmp, options=options, command=["sh", "-c", script], pid1=pid1)
+    wait_for(lambda: children_of(item.init_pid), what="the shell")
+    [shell] = children_of(item.init_pid)
+    wait_for(lambda: children_of(shell), what="the leftover")
+    [left] = children_of(shell)
+    return item, left, go
+
+
+def death_signal(pid: int) -> int:
+    """The signal that ended zombie `pid` (0: it exited), from /proc/PID/stat's exit_code."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[49]) & 0x7F  # field 52; `fields` starts at field 3
+
+
+def exiting(pid: int) -> bool:
+    """Whether `pid` has begun to exit (PF_EXITING in /proc/PID/stat's flags, field 9)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return bool(int(fields[6]) & 0x4)
 
 
 @pytest.mark.parametrize("pid1", MODES)
-def test_wait_all_waits_for_every_descendant(pid1: bool, tmp_path: Path) -> None:
-    marker = tmp_path / "late"
-    script = f"(sleep 0.5; touch {marker}) & exit 4"
-    result = run(["--wait-all", "--", "sh", "-c", script], pid1=pid1)
-    assert result.returncode == 4
-    assert marker.exists()
-    without = tmp_path / "late2"
-    result = run(["--", "sh", "-c", f"(sleep 0.5; touch {without}) & exit 4"], pid1=pid1)
-    assert result.returncode == 4
-    time.sleep(0.8)
-    assert not without.exists()
+def test_leftover_group_is_terminated_when_the_child_exits(
+    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+) -> None:
+    item, left, go = start_with_leftover(supervised, tmp_path, pid1, "sleep 30", [])
+    # secrets-init is held at its own exit, so whatever ends the leftover by then is its
+    # doing, not the kernel's: as PID 1, its exit kills the whole namespace.
+    init = Witness.seize(item.init_pid)
+    go.write_text("go\n")
+    fates: list[int] = []
+
+    def leftover_fate() -> None:
+        wait_for(lambda: proc_state(left) == "Z", what="the leftover to end")
+        fates.append(death_signal(left))
+
+    seen = init.follow(at_exit=leftover_fate)
+    code, _, err = item.finish()
+    if not pid1:  # the witness, its parent too, has collected its status
+        assert seen.exit_status is not None
+        code = os.waitstatus_to_exitcode(seen.exit_status)
+    assert code == 5, err
+    assert seen.stopped_at_exit
+    assert fates == [signal.SIGTERM]
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_wait_all_waits_for_every_descendant(
+    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+) -> None:
+    item, left, go = start_with_leftover(supervised, tmp_path, pid1, "sleep 1", ["--wait-all"])
+    witness = Witness.seize(left)
+    go.write_text("go\n")
+    init_exiting: list[bool] = []
+    seen = witness.follow(at_exit=lambda: init_exiting.append(exiting(item.init_pid)))
+    code, _, err = item.finish()
+    assert code == 5, err
+    assert seen.signals == []  # nobody told it to go
+    assert seen.exit_status is not None and os.WIFEXITED(seen.exit_status)
+    assert os.WEXITSTATUS(seen.exit_status) == 0
+    assert init_exiting == [False]  # secrets-init was still there when the leftover ended
 
 
 def test_job_control_stops_and_resumes_child_and_itself(
