@@ -23,6 +23,22 @@ COPY . .
 # A dist/ copied in with the context is not this build's output: start clean.
 RUN rm -rf dist build && ./scripts/build-binary
 
+# The admission webhook (secrets_init/webhook, docs/webhook.md), a separate image:
+#     docker build --target webhook -t secrets-init-webhook .
+# Only the Python package and its `webhook` extra; it runs as a non-root user
+# and writes nothing (deploy/webhook mounts its root read-only).
+FROM python:3.11-slim AS webhook
+WORKDIR /src
+COPY pyproject.toml README.md LICENSE ./
+COPY secrets_init ./secrets_init
+# What is installed is this source tree; the extra's bounds are in pyproject.toml.
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir ".[webhook]" && rm -rf /src
+WORKDIR /
+USER 65532:65532
+EXPOSE 8443
+ENTRYPOINT ["secrets-init-webhook"]
+
 # Any non-root uid works; 65532 is the usual "nonroot" of distroless images.
 # To run a program, the binary unpacks itself on first start into the first
 # writable directory that allows executables; this image has none of its own,

@@ -67,7 +67,8 @@ def test_builder_runs_the_script_ci_runs() -> None:
 def test_both_targets_are_the_same_scratch_image() -> None:
     """`prebuilt` (tested in containers) and `from-source` differ only in the COPY's source."""
     stages = _stages()
-    assert list(stages) == ["builder", "prebuilt", "from-source"]  # from-source: the default
+    # from-source is the default; webhook is the admission webhook's image
+    assert list(stages) == ["builder", "webhook", "prebuilt", "from-source"]
     prebuilt, from_source = stages["prebuilt"], stages["from-source"]
     assert prebuilt[0] == "FROM scratch AS prebuilt"
     assert from_source[0] == "FROM scratch AS from-source"
