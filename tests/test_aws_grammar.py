@@ -7,7 +7,7 @@ every valid reference built from its parts parses back to those parts.
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from secrets_init.providers import (
@@ -168,14 +168,66 @@ _PIECES = st.sampled_from(
 )  # fmt: skip
 
 
-@given(st.lists(_PIECES, max_size=10).map(":".join) | st.text(max_size=80))
-def test_parse_only_ever_raises_reference_syntax_error(text: str) -> None:
-    for prefix in ("arn:aws:secretsmanager:", "arn:aws:ssm:", ""):
-        for module in (aws_secretsmanager_grammar, aws_ssm_grammar):
-            try:
-                parsed = module.parse(prefix + text)
-            except ReferenceSyntaxError as error:
-                assert str(error) and "\n" not in str(error)
-            else:
-                assert hash(parsed.target) is not None
-                assert isinstance(parsed.target, SecretsManagerTarget | ParameterStoreTarget)
+def _secret_text(target: SecretsManagerTarget, key: str | None) -> str:
+    parts = [key or "", target.version_stage or "", target.version_id or ""]
+    return ":".join([target.arn, *parts])
+
+
+_secret_texts = st.builds(
+    _secret_text,
+    st.builds(SecretsManagerTarget, partitions, regions, accounts, secret_names, labels, labels),
+    json_keys,
+)
+_parameter_texts = st.builds(
+    lambda target: target.request_name,
+    st.builds(ParameterStoreTarget, partitions, regions, accounts, parameter_names, selectors),
+)
+_references = _secret_texts | _parameter_texts
+_EDITS = st.sampled_from([":", "::", ":1", ":a", "a:b", "/", "//", " ", "é", "\n", "-", "+"])
+_PREFIX = st.sampled_from(["arn:aws:secretsmanager:", "arn:aws:ssm:", ""])
+
+
+def _mutated(text: str, at: int, piece: str, delete: bool) -> str:
+    """`text` with `piece` put in at `at`, or the character there taken out."""
+    at %= len(text) + 1
+    return text[:at] + text[at + 1 :] if delete else text[:at] + piece + text[at:]
+
+
+_texts = st.one_of(
+    _references,
+    st.builds(_mutated, _references, st.integers(0, 200), _EDITS, st.booleans()),
+    st.builds(str.__add__, _PREFIX, st.lists(_PIECES, max_size=10).map(":".join)),
+    st.text(max_size=80),
+)
+
+
+@pytest.mark.parametrize("module", [aws_secretsmanager_grammar, aws_ssm_grammar], ids=["sm", "ssm"])
+def test_parse_accepts_only_what_it_can_name_and_refuses_in_one_line(module: object) -> None:
+    """Whatever `parse` accepts names the reference it was given; whatever it refuses is
+    a ReferenceSyntaxError with a one-line message. Both branches must be reached."""
+    outcomes: list[str] = []
+
+    @settings(max_examples=400, deadline=None)
+    @given(_texts)
+    def parse_anything(text: str) -> None:
+        try:
+            parsed = module.parse(text)  # type: ignore[attr-defined]
+        except ReferenceSyntaxError as error:
+            assert str(error) and "\n" not in str(error)
+            outcomes.append("refused")
+            event("refused")
+            return
+        target = parsed.target
+        if module is aws_secretsmanager_grammar:
+            assert isinstance(target, SecretsManagerTarget)
+            assert text.startswith(target.arn)
+        else:
+            assert isinstance(target, ParameterStoreTarget)
+            assert target.request_name == text
+        assert hash(target) == hash(module.parse(text).target)  # type: ignore[attr-defined]
+        outcomes.append("accepted")
+        event("accepted")
+
+    parse_anything()
+    assert outcomes.count("accepted") >= 50, outcomes.count("accepted")
+    assert outcomes.count("refused") >= 50, outcomes.count("refused")
