@@ -3,9 +3,10 @@
  *
  * The file is this static (musl) program followed by a zstd-compressed
  * PyInstaller one-dir tree and a fixed-size trailer. At start we find a
- * writable directory that allows executables, unpack the tree there once
- * (into ".secrets-init-<hash>", reused by every later start), and then
- * execve() the tree's bootloader in place of ourselves. No fork: the Python
+ * writable directory that allows executables and that no other user can
+ * change, unpack the tree there once (into ".secrets-init-<uid>-<hash>",
+ * reused by every later start of that user), and then execve() the tree's
+ * bootloader in place of ourselves. No fork: the Python
  * supervisor that the bootloader starts must itself be PID 1, because only
  * PID 1 gets orphans re-parented to it and only PID 1 decides which signals
  * the kernel delivers to it.
@@ -28,7 +29,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -52,6 +52,10 @@
 
 #define TRAILER_MAGIC "SIBUNDL2"
 #define CACHE_PREFIX ".secrets-init-"
+/* packaging/pack.py's MANIFEST: every file of the tree and its size, one per
+ * line as "KIND SIZE PATH" (KIND f for a file, l for a symlink). */
+#define MANIFEST "secrets-init.manifest"
+#define MANIFEST_MAX (1 << 20)
 
 /* Written by packaging/pack.py; little-endian, at the very end of the file. */
 struct trailer {
@@ -181,19 +185,85 @@ static int join(char *out, size_t size, const char *dir, const char *name)
     return snprintf(out, size, "%s%s%s", dir, sep, name) < (int)size ? 0 : -1;
 }
 
+/* A directory is safe to reach our tree through if no user but us and root
+ * can rename or replace what is in it: owned by us or root, and writable by
+ * group or others only with the sticky bit (as /tmp is). Anything else could
+ * swap our tree for theirs between our checks and the bootloader's opens,
+ * which are by path (hundreds of them, over more than half a second). */
+static int safe_dir(int fd, const char *base, const char *shown)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        reject(base, "%s: %s", shown, strerror(errno));
+        return 0;
+    }
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        reject(base, "%s is owned by uid %u, not by us or root; not trusted", shown, (unsigned)st.st_uid);
+        return 0;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+        reject(base, "%s is writable by others and not sticky (mode %04o); not trusted", shown,
+               (unsigned)(st.st_mode & 07777));
+        return 0;
+    }
+    return 1;
+}
+
+/* Open `base` (absolute, as realpath() gives it) one component at a time from
+ * /, never following a symlink, and check every directory on the way: these
+ * are the very directories that every later path under `base` goes through,
+ * and once each is safe, none of them can change under us. An O_PATH
+ * descriptor of `base`, or -1 after saying why. */
+static int open_base(const char *base)
+{
+    char shown[PATH_MAX] = "/";
+    int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || !safe_dir(fd, base, shown)) {
+        if (fd < 0)
+            reject(base, "/: %s", strerror(errno));
+        else
+            close(fd);
+        return -1;
+    }
+    size_t shown_len = 0;
+    for (const char *p = base; *p;) {
+        while (*p == '/')
+            p++;
+        size_t len = strcspn(p, "/");
+        if (len == 0)
+            break;
+        char name[NAME_MAX + 1];
+        if (len > NAME_MAX || shown_len + 1 + len >= sizeof shown) {
+            reject(base, "path too long");
+            close(fd);
+            return -1;
+        }
+        memcpy(name, p, len);
+        name[len] = 0;
+        shown[shown_len] = '/';
+        memcpy(shown + shown_len + 1, p, len);
+        shown_len += 1 + len;
+        shown[shown_len] = 0;
+        p += len;
+        int next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(fd);
+        if (next < 0) {
+            reject(base, "%s: %s", shown, strerror(errno));
+            return -1;
+        }
+        fd = next;
+        if (!safe_dir(fd, base, shown)) {
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
 /* A base directory must be writable and on a filesystem that allows exec. */
 static int usable_base(const char *base)
 {
-    struct stat st;
     struct statvfs vfs;
-    if (stat(base, &st) != 0) {
-        reject(base, "%s", strerror(errno));
-        return 0;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        reject(base, "not a directory");
-        return 0;
-    }
     if (statvfs(base, &vfs) == 0) {
         if (vfs.f_flag & ST_NOEXEC) {
             reject(base, "mounted noexec");
@@ -211,42 +281,93 @@ static int usable_base(const char *base)
     return 1;
 }
 
+/* 1 if every file and symlink the tree's manifest lists is in `cache` with
+ * its size. A /tmp cleaner removes files it thinks unused (an extension
+ * module the last runs did not import), so the bootloader alone says little;
+ * a hundred fstatat() calls cost well under a millisecond. */
+static int complete(int cache)
+{
+    int fd = openat(cache, MANIFEST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    char *text = NULL;
+    int ok = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > MANIFEST_MAX
+        || !(text = malloc((size_t)st.st_size + 1)))
+        goto out;
+    for (off_t at = 0; at < st.st_size;) {
+        ssize_t n = pread(fd, text + at, (size_t)(st.st_size - at), at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto out;
+        at += n;
+    }
+    text[st.st_size] = 0;
+    for (char *line = text; *line;) {
+        char *end = strchr(line, '\n');
+        if (!end)
+            goto out;
+        *end = 0;
+        char kind = line[0], *path;
+        unsigned long long size = strtoull(line + 1, &path, 10);
+        if ((kind != 'f' && kind != 'l') || line[1] != ' ' || *path != ' ' || !path[1])
+            goto out;
+        if (fstatat(cache, path + 1, &st, AT_SYMLINK_NOFOLLOW) != 0
+            || (kind == 'f' ? !S_ISREG(st.st_mode) : !S_ISLNK(st.st_mode))
+            || (unsigned long long)st.st_size != size)
+            goto out;
+        line = end + 1;
+    }
+    ok = 1;
+out:
+    free(text);
+    close(fd);
+    return ok;
+}
+
 /* A cache directory found by name is ours only if we made it: a directory
  * (not a symlink) owned by us, writable by nobody else, on an exec mount,
- * holding a bootloader we own. Returns 1 trusted, 0 absent, -1 refused,
- * -2 present but incomplete (safe to replace). */
-static int check_cache(const char *base, const char *dir, const struct trailer *t)
+ * holding a bootloader we own and every file of the tree. Returns 1 trusted,
+ * 0 absent, -1 refused, -2 present but incomplete (safe to replace). */
+static int check_cache(int base_fd, const char *base, const char *name, const char *dir,
+                       const struct trailer *t)
 {
     struct stat st;
     struct statvfs vfs;
-    char boot[PATH_MAX];
-    if (lstat(dir, &st) != 0) {
-        if (errno == ENOENT)
+    int fd = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int saved = errno;
+        if (saved == ENOENT)
             return 0;
+        if (fstatat(base_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            reject(base, "%s: %s", dir, strerror(saved));
+        else if (!S_ISDIR(st.st_mode))
+            reject(base, "%s exists and is not a directory; not trusted", dir);
+        else if (st.st_uid != geteuid())
+            reject(base, "%s is owned by uid %u, not by us; not trusted", dir, (unsigned)st.st_uid);
+        else
+            reject(base, "%s: %s", dir, strerror(saved));
+        return -1;
+    }
+    int state = -1;
+    if (fstat(fd, &st) != 0) {
         reject(base, "%s: %s", dir, strerror(errno));
-        return -1;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        reject(base, "%s exists and is not a directory; not trusted", dir);
-        return -1;
-    }
-    if (st.st_uid != geteuid()) {
+    } else if (st.st_uid != geteuid()) {
         reject(base, "%s is owned by uid %u, not by us; not trusted", dir, (unsigned)st.st_uid);
-        return -1;
-    }
-    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
         reject(base, "%s is writable by others; not trusted", dir);
-        return -1;
-    }
-    if (statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_NOEXEC)) {
+    } else if (fstatvfs(fd, &vfs) == 0 && (vfs.f_flag & ST_NOEXEC)) {
         reject(base, "mounted noexec");
-        return -1;
+    } else if (fstatat(fd, t->bootloader, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)
+               || st.st_uid != geteuid() || !complete(fd)) {
+        state = -2;
+    } else {
+        state = 1;
     }
-    if (join(boot, sizeof boot, dir, t->bootloader) != 0)
-        return -1;
-    if (lstat(boot, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
-        return -2;
-    return 1;
+    close(fd);
+    return state;
 }
 
 /* ---- unpacking ------------------------------------------------------- */
@@ -454,86 +575,126 @@ static int patch_bootloader(int root, const char *final_dir, const struct traile
     return rc;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* Delete everything in the directory open at `fd`. Every step goes through a
+ * descriptor opened with O_NOFOLLOW from the one above, never through a
+ * path, so a symlink or another directory put in place of one we are
+ * deleting is never followed; a directory that is not ours is left alone. */
+static void empty_dir(int fd, int depth)
 {
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
+    int list_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = list_fd >= 0 ? fdopendir(list_fd) : NULL;
+    if (!d) {
+        if (list_fd >= 0)
+            close(list_fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN) {
+            int sub = openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                struct stat st;
+                /* The tree is a few levels deep; the bound keeps descriptors few. */
+                if (depth < 32 && fstat(sub, &st) == 0 && st.st_uid == geteuid())
+                    empty_dir(sub, depth + 1);
+                close(sub);
+                unlinkat(fd, e->d_name, AT_REMOVEDIR);
+                continue;
+            }
+        }
+        unlinkat(fd, e->d_name, 0);
+    }
+    closedir(d);
 }
 
-static void remove_tree(const char *path)
+/* Delete the tree `name` in the directory open at `parent`, if it is a
+ * directory of ours. */
+static void remove_tree(int parent, const char *name)
 {
-    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_uid == geteuid()) {
+        empty_dir(fd, 0);
+        unlinkat(parent, name, AT_REMOVEDIR);
+    }
+    close(fd);
 }
 
 /* Remove unpack directories left by a start that was killed mid-way: an
  * unpacker holds a lock on its directory, so an old one we can lock is abandoned. */
-static void remove_abandoned(const char *base, const char *stem)
+static void remove_abandoned(int base_fd, const char *stem)
 {
-    DIR *d = opendir(base);
-    if (!d)
+    int list_fd = openat(base_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = list_fd >= 0 ? fdopendir(list_fd) : NULL;
+    if (!d) {
+        if (list_fd >= 0)
+            close(list_fd);
         return;
+    }
     size_t stem_len = strlen(stem);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, stem, stem_len) != 0 || strncmp(e->d_name + stem_len, ".tmp-", 5) != 0)
             continue;
-        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int fd = openat(base_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             continue;
         /* An unpack takes well under a second; a minute-old unlocked one is dead. */
         struct stat st;
         if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && st.st_mtime < time(NULL) - 60
             && flock(fd, LOCK_EX | LOCK_NB) == 0) {
-            char path[PATH_MAX];
-            if (join(path, sizeof path, base, e->d_name) == 0)
-                remove_tree(path);
+            empty_dir(fd, 0);
+            unlinkat(base_fd, e->d_name, AT_REMOVEDIR);
         }
         close(fd);
     }
     closedir(d);
 }
 
-/* Make `dir` (in `base`) hold the unpacked tree. 0 on success. */
-static int install(int self_fd, const struct trailer *t, const char *base, const char *dir)
+/* Make `name` (in `base`, open at `base_fd`; `dir` is its full path) hold the
+ * unpacked tree. 0 on success. */
+static int install(int self_fd, const struct trailer *t, int base_fd, const char *base, const char *name,
+                   const char *dir)
 {
-    char tmp[PATH_MAX];
+    char tmp[NAME_MAX + 1];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%lx", dir, (long)getpid(), (unsigned long)now.tv_nsec)
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-%ld-%lx", name, (long)getpid(), (unsigned long)now.tv_nsec)
         >= (int)sizeof tmp) {
         reject(base, "path too long");
         return -1;
     }
-    remove_abandoned(base, strrchr(dir, '/') + 1);
-    if (mkdir(tmp, 0700) != 0) {
+    remove_abandoned(base_fd, name);
+    if (mkdirat(base_fd, tmp, 0700) != 0) {
         reject(base, "cannot create a directory: %s", strerror(errno));
         return -1;
     }
-    int root = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int root = openat(base_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (root < 0 || flock(root, LOCK_EX) != 0) {
-        reject(base, "cannot open %s: %s", tmp, strerror(errno));
+        reject(base, "cannot open %s/%s: %s", base, tmp, strerror(errno));
         if (root >= 0)
             close(root);
-        rmdir(tmp);
+        unlinkat(base_fd, tmp, AT_REMOVEDIR);
         return -1;
     }
     if (unpack(self_fd, t, root) != 0 || patch_bootloader(root, dir, t) != 0) {
         reject(base, "cannot unpack: %s", strerror(errno));
+        empty_dir(root, 0);
         close(root);
-        remove_tree(tmp);
+        unlinkat(base_fd, tmp, AT_REMOVEDIR);
         return -1;
     }
-    if (rename(tmp, dir) != 0) {
+    if (renameat(base_fd, tmp, base_fd, name) != 0) {
         /* Another start got there first (ENOTEMPTY/EEXIST): keep theirs. */
         int saved = errno;
+        empty_dir(root, 0);
         close(root);
-        remove_tree(tmp);
-        if (check_cache(base, dir, t) == 1)
+        unlinkat(base_fd, tmp, AT_REMOVEDIR);
+        if (check_cache(base_fd, base, name, dir, t) == 1)
             return 0;
         reject(base, "cannot rename into place: %s", strerror(saved));
         return -1;
@@ -788,8 +949,9 @@ int main(int argc, char **argv, char **envp)
     const char *env_base = getenv("SECRETS_INIT_CACHE");
     const char *bases[] = {env_base && *env_base ? env_base : NULL, "/tmp", "/dev/shm", "/var/tmp", "/run",
                            self_dir};
-    char name[sizeof CACHE_PREFIX + sizeof t.hash];
-    snprintf(name, sizeof name, "%s%s", CACHE_PREFIX, t.hash);
+    /* One tree per user: another user's tree in a shared /tmp is no obstacle. */
+    char name[sizeof CACHE_PREFIX + 16 + sizeof t.hash];
+    snprintf(name, sizeof name, "%s%u-%s", CACHE_PREFIX, (unsigned)geteuid(), t.hash);
 
     for (size_t i = 0; i < sizeof bases / sizeof *bases; i++) {
         if (!bases[i])
@@ -803,21 +965,23 @@ int main(int argc, char **argv, char **envp)
             reject(base, "path too long");
             continue;
         }
-        int state = check_cache(base, dir, &t);
-        if (state == -1)
+        int base_fd = open_base(base);
+        if (base_fd < 0)
             continue;
+        int state = check_cache(base_fd, base, name, dir, &t);
         if (state == -2) {
             /* Incomplete (e.g. a tmp cleaner removed files): move it aside, unpack again. */
-            char aside[PATH_MAX + 32];
-            snprintf(aside, sizeof aside, "%s.tmp-stale-%ld", dir, (long)getpid());
-            if (rename(dir, aside) == 0)
-                remove_tree(aside);
+            char aside[NAME_MAX + 1];
+            if (snprintf(aside, sizeof aside, "%s.tmp-stale-%ld", name, (long)getpid()) < (int)sizeof aside
+                && renameat(base_fd, name, base_fd, aside) == 0)
+                remove_tree(base_fd, aside);
             state = 0;
         }
-        if (state == 0) {
-            if (!usable_base(base) || install(self_fd, &t, base, dir) != 0)
-                continue;
-        }
+        if (state == 0 && (!usable_base(base) || install(self_fd, &t, base_fd, base, name, dir) != 0))
+            state = -1;
+        close(base_fd);
+        if (state == -1)
+            continue;
         close(self_fd);
         char **env = boot_environment(envp, boot);
         /* argv[0] is the bootloader's absolute path: without /proc, that is how it finds itself. */
@@ -838,8 +1002,8 @@ int main(int argc, char **argv, char **envp)
     }
     fprintf(stderr,
             "secrets-init: found no writable directory that allows executables to unpack into:\n%s"
-            "secrets-init: set SECRETS_INIT_CACHE to one (a tmpfs without noexec will do), "
-            "or make /tmp writable\n",
+            "secrets-init: set SECRETS_INIT_CACHE to one that no other user can change "
+            "(a tmpfs without noexec will do), or make /tmp writable\n",
             reasons);
     return EXIT_LAUNCHER;
 }

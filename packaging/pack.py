@@ -8,7 +8,9 @@ A record is a fixed header (kind, mode, path length, size), the tree-relative
 path, and the contents (a file's bytes or a symlink's target). Directories come
 before what they hold; an end record closes a stream. Each stream holds every
 directory and about half of the bytes, so the launcher unpacks both at once in
-two processes. The trailer says where the streams are, the content hash that
+two processes. The tree gets one more file, MANIFEST: every file and symlink
+with its size, which the launcher checks at each start to notice a cache that
+a /tmp cleaner has thinned out. The trailer says where the streams are, the content hash that
 names the cache directory, and where in the bootloader the launcher must write
 the real interpreter and library paths over the placeholders that
 scripts/build-binary reserved with patchelf.
@@ -30,6 +32,7 @@ MAGIC = b"SIBUNDL2"
 BOOTLOADER = "secrets-init"
 INTERP = "_internal/ld-linux-x86-64.so.2"
 LIBDIR = "_internal"
+MANIFEST = "secrets-init.manifest"  # launcher.c's MANIFEST
 # zstd level: 19 packs the tree into roughly a third; decompression speed is
 # the same at every level, and the window stays at 8 MiB (bounded memory).
 LEVEL = "-19"
@@ -44,11 +47,15 @@ def streams(tree: str) -> tuple[bytes, bytes]:
     """Two uncompressed streams of about equal size, in a stable order."""
     dirs_part = bytearray()
     entries: list[bytes] = []
+    manifest: list[str] = []
 
     def add(kind: str, rel: str, mode: int, data: bytes) -> None:
         if kind == "d":
             dirs_part.extend(record(kind, rel, mode, data))
         else:
+            if "\n" in rel:
+                raise SystemExit(f"pack: a line break in the path {rel!r}")
+            manifest.append(f"{kind} {len(data)} {rel}\n")
             entries.append(record(kind, rel, mode, data))
 
     for current, dirs, files in os.walk(tree):
@@ -69,6 +76,9 @@ def streams(tree: str) -> tuple[bytes, bytes]:
                 with open(full, "rb") as handle:
                     add("f", rel, mode, handle.read())
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(current, d))]
+    if MANIFEST in {line.split(" ", 2)[2].rstrip("\n") for line in manifest}:
+        raise SystemExit(f"pack: the tree already holds {MANIFEST}")
+    entries.append(record("f", MANIFEST, 0o644, "".join(manifest).encode()))
     halves: tuple[bytearray, bytearray] = (bytearray(dirs_part), bytearray(dirs_part))
     for entry in sorted(entries, key=len, reverse=True):
         min(halves, key=len).extend(entry)
