@@ -249,5 +249,5 @@ def test_kubernetes_copy_pattern(
     assert "ppid=1" in lines
     # PID 1 is the bootloader of the tree unpacked in /tmp; the shared volume is untouched.
     [pid1] = [line for line in lines if line.startswith("pid1=")]
-    assert re.fullmatch(r"pid1=/tmp/\.secrets-init-[0-9a-f]+/secrets-init", pid1), pid1
+    assert re.fullmatch(r"pid1=/tmp/\.secrets-init-65532-[0-9a-f]+/secrets-init", pid1), pid1
     assert os.listdir(helper_volume) == ["secrets-init"]

@@ -2,17 +2,20 @@
 
 No cluster here: every document is checked against the kubernetes client's
 models (tests/container/examples.py), then against what the README promises.
-The copy pattern itself runs for real, played by podman, in test_image.py.
+The copy pattern itself runs for real, played by podman, in test_image.py;
+here podman only shows why /tmp must be memory-backed.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import shlex
 import subprocess
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +29,7 @@ from tests.container.examples import (
     references_in,
     workloads,
 )
+from tests.container.podman import Podman
 
 EKS = EXAMPLES / "eks"
 GKE = EXAMPLES / "gke"
@@ -68,7 +72,8 @@ def test_copy_pattern(workload: Manifest) -> None:
         assert set(mounts) == {HELPER, "/tmp"}
         # The binary, read-only: the application cannot replace it.
         assert mounts[HELPER].name == init_mount.name and mounts[HELPER].read_only
-        # Its own /tmp, where the binary unpacks itself.
+        # Its own /tmp, where the binary unpacks itself: memory-backed, so a tmpfs whose
+        # root is sticky (1777); a disk-backed emptyDir is 0777, which the binary refuses.
         assert mounts["/tmp"].name != init_mount.name and not mounts["/tmp"].read_only
         tmp = volumes[mounts["/tmp"].name].empty_dir
         assert tmp is not None and tmp.medium == "Memory" and tmp.size_limit
@@ -76,6 +81,34 @@ def test_copy_pattern(workload: Manifest) -> None:
     assert spec.share_process_namespace is not True  # secrets-init must be PID 1
     if workload.kind == "Job":
         assert spec.restart_policy == "Never"
+
+
+@pytest.mark.container
+def test_a_disk_backed_emptydir_at_tmp_is_refused(
+    podman: Podman, app_image: str, binary: Path, tmp_path: Path
+) -> None:
+    """Why the examples keep /tmp memory-backed, played by podman.
+
+    kubelet makes a disk-backed emptyDir a directory of mode 0777 without the sticky
+    bit: another user in the pod could swap the tree unpacked there for theirs. The
+    binary refuses it and, with nothing else writable, says why. (A memory-backed
+    emptyDir is a tmpfs with mode 1777: test_image.py's copy pattern runs in one.)
+    """
+    disk = tmp_path / "tmp-volume"
+    disk.mkdir()
+    disk.chmod(0o777)
+    done = podman.run(
+        app_image,
+        f"{HELPER}/secrets-init", "--", "/bin/busybox", "true",
+        options=[
+            "--read-only", "--read-only-tmpfs=false", "--network", "none",
+            "--volume", f"{binary}:{HELPER}/secrets-init:ro",
+            "--volume", f"{disk}:/tmp",
+        ],
+    )  # fmt: skip
+    assert done.returncode == 125, done.stderr
+    assert "  /tmp: /tmp is writable by others and not sticky (mode 0777)" in done.stderr
+    assert os.listdir(disk) == []
 
 
 @pytest.mark.parametrize(
