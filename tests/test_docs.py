@@ -230,3 +230,29 @@ def test_readme_options_are_the_help_s() -> None:
         for option in sorted(long_options(line.split("  ")[1]))[:1]
     }
     assert documented == offered - {"--help", "--version"}
+
+
+def contents_lines() -> set[int]:
+    """Line numbers of the README's `## Contents` list."""
+    numbers = set()
+    inside = False
+    for number, line in prose_lines(README):
+        if line.startswith("## "):
+            inside = line == "## Contents"
+        elif inside:
+            numbers.add(number)
+    return numbers
+
+
+def test_readme_contents_list_every_section() -> None:
+    headings = [
+        slug(match.group(2))
+        for _, line in prose_lines(README)
+        if (match := _HEADING.match(line)) and match.group(1) == "##"
+    ]
+    listed = [
+        link.target.removeprefix("#")
+        for link in relative_links(README)
+        if link.target.startswith("#") and link.line in contents_lines()
+    ]
+    assert listed == [anchor for anchor in headings if anchor != "contents"]
