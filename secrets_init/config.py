@@ -386,5 +386,14 @@ def parse_rewrites(specs: Sequence[str]) -> dict[int, int]:
             raise UsageError(f"--rewrite {spec}: {error}") from None
         if from_number == 0:
             raise UsageError(f"--rewrite {spec}: cannot rewrite signal 0")
+        # A rewrite that can never fire is refused rather than accepted in silence.
+        reason = signals.never_forwarded(from_number)
+        if reason is not None:
+            raise UsageError(f"--rewrite {spec}: {signals.signal_name(from_number)} {reason}")
+        if signals.reserved(to_number):
+            name = signals.signal_name(to_number)
+            raise UsageError(
+                f"--rewrite {spec}: {name} is reserved by the C library for its threads"
+            )
         table[from_number] = to_number
     return table

@@ -7,14 +7,19 @@ The inbox is the self-pipe trick that CPython supports natively
 (`set_wakeup_fd`): every signal we catch writes its number as one byte into a
 pipe, so the supervisor can sleep in `select()` on that pipe (and on the
 child's status pipe) with no periodic wake-ups, and never loses a signal that
-arrives while it is busy.
+arrives while it is busy. The fault signals (SIGSEGV and the like) come
+through a second descriptor, a signalfd, for the reasons given at
+`SYNCHRONOUS`.
 """
 
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # `signal` without its enums
 import os
+import sys
 import types
+
+from secrets_init import libc
 
 NSIG: int = _signal.NSIG
 SIGCHLD: int = _signal.SIGCHLD
@@ -29,16 +34,35 @@ SIGTERM: int = _signal.SIGTERM
 SIGTSTP: int = _signal.SIGTSTP
 SIGTTIN: int = _signal.SIGTTIN
 SIGTTOU: int = _signal.SIGTTOU
+SIGURG: int = _signal.SIGURG
+SIGWINCH: int = _signal.SIGWINCH
 SIGXFSZ: int = _signal.SIGXFSZ
 
-# Signals that only make sense as synchronous faults of our own process; a
-# Python-level handler for them would loop forever on a real fault.
-_SYNCHRONOUS = frozenset(
+# The signals the kernel sends a process for its own faults (a bad address, an
+# illegal instruction). With a Python-level handler a real fault would loop
+# forever: the C handler only sets a flag and returns to the faulting
+# instruction. Without one, a SIGSEGV sent with kill() would kill secrets-init
+# (leaving the program orphaned), or, as PID 1, be dropped. So the supervisor
+# keeps them blocked and reads them from a signalfd: a blocked signal is
+# queued, even for PID 1, until it is read, while a real fault of a blocked
+# signal still kills (the kernel unblocks it and restores its default action).
+# `SignalInbox.drain` forwards only those that another process sent.
+SYNCHRONOUS = frozenset(
     getattr(_signal, name)
     for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS")
     if hasattr(_signal, name)
 )
 _UNCATCHABLE = frozenset((SIGKILL, SIGSTOP))
+# si_code of a signal sent by a process: kill(), sigqueue(), tgkill().
+_SI_USER, _SI_QUEUE, _SI_TKILL = 0, -1, -6
+_SIGNALFD_SIGINFO_SIZE = 128
+# Linux's first real-time signal; the C library keeps those below its SIGRTMIN
+# (32 and 33 with glibc) for its threads, and refuses handlers for them.
+_KERNEL_SIGRTMIN = 32
+# Default action "stop" or "ignore"; every other signal ends a process by default.
+_HARMLESS_BY_DEFAULT = frozenset(
+    (SIGCHLD, SIGCONT, SIGURG, SIGWINCH, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU)
+)
 
 JOB_CONTROL = frozenset((SIGTSTP, SIGTTIN, SIGTTOU))
 # Signals that end secrets-init while it is still resolving secrets.
@@ -89,8 +113,31 @@ def signal_name(number: int) -> str:
     return f"signal {number}"
 
 
-def catchable_signals() -> list[int]:
-    return [n for n in range(1, NSIG) if n not in _UNCATCHABLE and n not in _SYNCHRONOUS]
+def reserved(number: int) -> bool:
+    """A real-time signal the C library keeps for its threads (32 and 33 with glibc)."""
+    first_free: int = _signal.SIGRTMIN
+    return _KERNEL_SIGRTMIN <= number < first_free
+
+
+def never_forwarded(number: int) -> str | None:
+    """Why a received `number` can never reach the program (so no rewrite of it can fire)."""
+    if number in _UNCATCHABLE:
+        return "cannot be caught"
+    if reserved(number):
+        return "is reserved by the C library for its threads and cannot be caught"
+    if number == SIGCHLD:
+        return "is how secrets-init learns that a child exited; it is never forwarded"
+    return None
+
+
+def ends_by_default(number: int) -> bool:
+    """Whether `number`, with its default action, ends the process it reaches."""
+    return number not in _HARMLESS_BY_DEFAULT
+
+
+def _handled_signals() -> list[int]:
+    """The signals that get a Python-level handler (the fault signals go to the signalfd)."""
+    return [n for n in range(1, NSIG) if n not in _UNCATCHABLE and n not in SYNCHRONOUS]
 
 
 def _note(signum: int, frame: types.FrameType | None) -> None:
@@ -98,50 +145,91 @@ def _note(signum: int, frame: types.FrameType | None) -> None:
 
 
 class SignalInbox:
-    """Catches every catchable signal and queues its number in a pipe."""
+    """Catches every catchable signal and queues its number, readable from `read_fds`."""
 
     def __init__(self) -> None:
-        self.read_fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        _signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
-        for number in catchable_signals():
+        self._pipe_read, self._pipe_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        _signal.set_wakeup_fd(self._pipe_write, warn_on_full_buffer=False)
+        for number in _handled_signals():
             try:
                 _signal.signal(number, _note)
             except (OSError, ValueError):
                 # glibc reserves 32 and 33 for its threads; they cannot be caught.
                 pass
+        self._faults = _open_signalfd(SYNCHRONOUS)
+        self.read_fds = (self._pipe_read,) if self._faults < 0 else (self._pipe_read, self._faults)
         # The single-file launcher blocks every signal until now, so that what
         # arrives while it unpacks and Python starts stays pending instead of
-        # being dropped (PID 1 drops signals it has no handler for).
-        _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
+        # being dropped (PID 1 drops signals it has no handler for). Without a
+        # signalfd the fault signals keep their default action, as before.
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, SYNCHRONOUS if self._faults >= 0 else ())
 
     def drain(self) -> list[int]:
-        """Signal numbers received since the last drain, in arrival order."""
-        received: list[int] = []
-        while True:
-            try:
-                chunk = os.read(self.read_fd, 4096)
-            except BlockingIOError:
-                return received
-            if not chunk:
-                return received
-            received.extend(chunk)
+        """Signal numbers received since the last drain (in arrival order, fault signals last)."""
+        received = list(_read_available(self._pipe_read))
+        if self._faults >= 0:
+            records = _read_available(self._faults)
+            for start in range(0, len(records), _SIGNALFD_SIGINFO_SIZE):
+                number = int.from_bytes(records[start : start + 4], sys.byteorder)
+                code = int.from_bytes(records[start + 8 : start + 12], sys.byteorder, signed=True)
+                # Anything else is no process's request to pass on (the kernel's
+                # asynchronous SIGBUS for a memory error in a page we do not use).
+                if code in (_SI_USER, _SI_QUEUE, _SI_TKILL):
+                    received.append(number)
+        return received
 
     def detach(self) -> None:
         """Forget the inbox in a forked child, which must not write into our pipe."""
         _signal.set_wakeup_fd(-1)
-        os.close(self.read_fd)
-        os.close(self._write_fd)
+        for fd in (self._pipe_read, self._pipe_write, self._faults):
+            if fd >= 0:
+                os.close(fd)
+
+
+def _open_signalfd(numbers: frozenset[int]) -> int:
+    """A non-blocking signalfd for `numbers`, or -1 where there is none (no `_ctypes`, seccomp)."""
+    bits = sum(1 << (number - 1) for number in numbers)
+    word = 8 if sys.maxsize > 2**32 else 4  # sigset_t is an array of unsigned long
+    sigset = bits.to_bytes(word, sys.byteorder).ljust(128, b"\0")  # glibc's sizeof(sigset_t)
+    try:
+        return libc.call("signalfd", -1, sigset, os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return -1
+
+
+def _read_available(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def ignore(number: int) -> object:
+    """Ignore `number`; returns its disposition until now, for `restore`."""
+    return _signal.signal(number, _signal.SIG_IGN)
+
+
+def restore(number: int, disposition: object) -> None:
+    _signal.signal(number, disposition)
 
 
 def reset_for_exec(keep_python_ignores: bool = False) -> None:
     """Give the program default dispositions and an empty signal mask.
 
     Python ignores SIGPIPE and SIGXFSZ, and exec keeps ignored signals
-    ignored, so without this the program would silently inherit them.
+    ignored, so without this the program would silently inherit them; the
+    mask holds the fault signals that PID 1 reads from its signalfd (and,
+    from the single-file launcher, every signal), and exec keeps it too.
     `keep_python_ignores` is for the resolving phase, where the SDKs still
     rely on EPIPE instead of being killed by SIGPIPE.
     """
-    for number in catchable_signals():
+    for number in _handled_signals():
         if keep_python_ignores and number in (SIGPIPE, SIGXFSZ):
             continue
         try:

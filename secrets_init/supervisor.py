@@ -1,10 +1,15 @@
 """PID 1: start the child, forward signals to it, reap zombies, exit with its status.
 
-The supervisor sleeps in select() on two pipes and nothing else:
+The supervisor sleeps in select() on these descriptors and nothing else:
 - the signal inbox, which holds the number of every signal received;
 - the child's status pipe, a close-on-exec pipe whose end-of-file tells us
   the child has exec'd the program (until then it is still resolving
   secrets, and signals for the program are held back, not lost).
+
+Right after the fork it moves to `/`: PID 1 lives as long as the container,
+and a working directory kept on a volume would keep that volume busy (it
+could not be unmounted) for that whole life. The child keeps the directory
+it was started in, and the program starts there.
 
 Standard library only: this process lives as long as the container.
 """
@@ -15,7 +20,7 @@ import os
 import select
 from collections.abc import Callable
 
-from secrets_init import exits, signals
+from secrets_init import exits, libc, signals
 from secrets_init.config import Settings
 from secrets_init.log import Logger
 
@@ -31,26 +36,9 @@ class _State:
 
 
 def become_subreaper() -> None:
-    """Adopt orphans of the program when we are not PID 1 (the local shell case).
-
-    The standard library has no prctl(). `ctypes` costs ~4 ms of start-up, more
-    than the rest of secrets-init's imports together, so the C function is
-    called through `_ctypes` alone (its `call_function` has been there since
-    ctypes itself, for integer arguments such as these), with `ctypes` as the
-    fallback should an interpreter lack it.
-    """
+    """Adopt orphans of the program when we are not PID 1 (the local shell case)."""
     pr_set_child_subreaper = 36
-    try:
-        import _ctypes
-
-        prctl = _ctypes.dlsym(_ctypes.dlopen(None, 0), "prctl")  # type: ignore[arg-type]
-        failed = _ctypes.call_function(prctl, (pr_set_child_subreaper, 1, 0, 0, 0)) != 0
-    except (ImportError, AttributeError, OSError):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        failed = libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) != 0
-    if failed:
+    if libc.call("prctl", pr_set_child_subreaper, 1, 0, 0, 0) != 0:
         raise OSError("prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
@@ -80,10 +68,11 @@ def supervise(
         start_child()
         os._exit(exits.ERROR)  # start_child never returns; this is belt and braces
     os.close(status_write)
+    os.chdir("/")
     state = _State(child)
     log.debug(f"started child {child}")
 
-    watched = [inbox.read_fd, status_read]
+    watched = [*inbox.read_fds, status_read]
     while True:
         try:
             ready, _, _ = select.select(watched, [], [])
@@ -96,7 +85,7 @@ def supervise(
             for number in state.held:
                 _forward(settings, state, number, log)
             state.held.clear()
-        for number in inbox.drain() if inbox.read_fd in ready else ():
+        for number in inbox.drain() if set(inbox.read_fds) & set(ready) else ():
             status = _on_signal(settings, state, number, log)
             if status is not None:
                 return status
@@ -132,8 +121,24 @@ def _forward(settings: Settings, state: _State, received: int, log: Logger) -> N
     target = -state.child if settings.signal_mode == "group" else state.child
     log.debug(f"forwarding {signals.signal_name(number)} to {target}")
     _kill(target, number)
+    if signals.ends_by_default(number) and _is_stopped(state.child):
+        # A stopped program runs no handler: its TERM would wait for a SIGCONT
+        # that nobody sends (Ctrl-Z with no shell to type `fg` in, or a
+        # forwarded TSTP), so it is woken to act on what it was sent.
+        log.debug(f"waking stopped {target} with SIGCONT")
+        _kill(target, signals.SIGCONT)
     if suspend and os.getpid() != 1:
         os.kill(os.getpid(), signals.SIGSTOP)
+
+
+def _is_stopped(pid: int) -> bool:
+    """The state letter in /proc/PID/stat, after the command name in parentheses."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return False
+    return fields[:1] == [b"T"]
 
 
 def _reap(settings: Settings, state: _State, log: Logger) -> int | None:

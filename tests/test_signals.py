@@ -1,0 +1,136 @@
+"""Signals that dumb-init's test suite showed secrets-init lost, and rewrites that can never fire.
+
+SIGSEGV and the other fault signals, sent with kill(), are forwarded like any
+other signal, while a real fault in secrets-init still ends it. A program
+stopped by a forwarded TSTP still acts on a TERM forwarded after it.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from secrets_init import config
+from testing import process
+from testing.supervised import Supervised, children_of, proc_state, wait_for
+
+MODES = [pytest.param(False, id="process"), pytest.param(True, id="pid1", marks=pytest.mark.pid1)]
+
+FAULT_SIGNALS = [
+    signal.SIGILL,
+    signal.SIGTRAP,
+    signal.SIGBUS,
+    signal.SIGFPE,
+    signal.SIGSEGV,
+    signal.SIGSYS,
+]
+
+
+@pytest.fixture
+def supervised() -> Iterator[list[Supervised]]:
+    started: list[Supervised] = []
+    yield started
+    for item in started:
+        item.kill()
+
+
+def start(started: list[Supervised], tmp: Path, **kwargs: object) -> Supervised:
+    item = Supervised(tmp, **kwargs)  # type: ignore[arg-type]
+    started.append(item)
+    return item
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_fault_signals_sent_with_kill_are_forwarded(
+    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+) -> None:
+    item = start(supervised, tmp_path, pid1=pid1)
+    child = item.ready()
+    for number in FAULT_SIGNALS:
+        item.send(number)
+        item.wait_received(child, number)
+    assert item.proc.poll() is None, "secrets-init died of a signal it should have forwarded"
+    assert item.received(child) == FAULT_SIGNALS
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_sys_can_be_rewritten(pid1: bool, tmp_path: Path, supervised: list[Supervised]) -> None:
+    item = start(supervised, tmp_path, options=["--rewrite", "SYS:HUP"], pid1=pid1)
+    child = item.ready()
+    item.send(signal.SIGSYS)
+    item.wait_received(child, signal.SIGHUP)
+    assert item.received(child) == [signal.SIGHUP]
+
+
+# Imports secrets-init as its entry point does (which sets up its signal
+# handling), checks that SIGSEGV is one it now reads rather than dies of, then
+# faults for real: a read at address 0.
+_FAULT = """
+import resource, signal
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+import secrets_init.cli
+assert signal.SIGSEGV in signal.pthread_sigmask(signal.SIG_BLOCK, []), "SIGSEGV not blocked"
+print("faulting", flush=True)
+import ctypes
+ctypes.string_at(0)
+print("survived a fault", flush=True)
+"""
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_a_real_fault_in_secrets_init_still_ends_it(pid1: bool, tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", _FAULT]
+    done = subprocess.run(
+        process.as_pid1(argv) if pid1 else argv,
+        env=process.child_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.stdout == "faulting\n", done.stderr
+    # unshare passes on its child's death by a signal as 128+N
+    assert done.returncode in (-signal.SIGSEGV, 128 + signal.SIGSEGV), done.stderr
+
+
+@pytest.mark.pid1
+def test_term_wakes_a_program_stopped_by_a_forwarded_tstp(
+    tmp_path: Path, supervised: list[Supervised]
+) -> None:
+    item = start(supervised, tmp_path, recorder_args=["--exit-on-term"], pid1=True)
+    item.ready()
+    program = children_of(item.init_pid)[0]
+    item.send(signal.SIGTSTP)
+    wait_for(lambda: proc_state(program) == "T", what="the program stopped")
+    item.send(signal.SIGTERM)
+    code, _, err = item.finish()
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["32:TERM", "33:TERM", "KILL:TERM", "STOP:TERM", "SIGCHLD:TERM", "TERM:32", "TERM:33"],
+)
+def test_rewrites_that_can_never_fire_are_refused(spec: str) -> None:
+    with pytest.raises(config.UsageError, match="--rewrite"):
+        config.parse(["--rewrite", spec, "app"], {})
+    result = process.run(["--rewrite", spec, "--", "true"])
+    assert result.returncode == 2
+    assert f"--rewrite {spec}: " in result.stderr
+
+
+def test_possible_rewrites_are_still_accepted() -> None:
+    specs = ["SEGV:TERM", "TERM:KILL", "RTMIN:0", "HUP:34"]
+    settings = config.parse([arg for spec in specs for arg in ("--rewrite", spec)] + ["app"], {})
+    assert settings.rewrite == {
+        signal.SIGSEGV: signal.SIGTERM,
+        signal.SIGTERM: signal.SIGKILL,
+        signal.SIGRTMIN: 0,
+        signal.SIGHUP: 34,
+    }
