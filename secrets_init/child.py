@@ -1,9 +1,9 @@
 """What the forked child does between fork() and exec(): become the program.
 
-It makes itself a session leader (so the supervisor can signal its whole
-process group), takes the terminal if stdin is one, resolves the secrets
-(the only place SDKs are ever imported), and execs the program with the new
-environment. Every exit path before exec is a plain `os._exit()` with a
+It leaves secrets-init's process group (so the supervisor can signal the
+program's whole group), resolves the secrets (the only place SDKs are ever
+imported), takes the terminal if stdin is one, and execs the program with the
+new environment. Every exit path before exec is a plain `os._exit()` with a
 status the supervisor passes on (see `secrets_init.exits`).
 The secret values and the SDKs' memory vanish with the exec.
 """
@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from secrets_init import candidates, exits, signals
+from secrets_init import candidates, exits, signals, terminal
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms at start-up
 if TYPE_CHECKING:
@@ -36,32 +36,20 @@ _SAVED_LD_PATH = b"_SECRETS_INIT_ORIG_LD_LIBRARY_PATH"
 def become_program(settings: Settings, private_dir: str | None, log: Logger) -> NoReturn:
     """Never returns: execs the program or exits with the status to report."""
     try:
-        os.setsid()
-        _take_terminal(log)
+        in_supervisor_session = terminal.leave_supervisor_group()
         signals.reset_for_exec(keep_python_ignores=True)
         environ = dict(os.environb)
         if candidates.has_references(environ):
             environ = _with_secrets(settings, private_dir, environ, log)
         environ = scrub_frozen_variables(environ)
+        # Only now: keys typed while secrets are resolved still reach
+        # secrets-init, which decides whether the program starts at all.
+        terminal.take(in_supervisor_session, log)
         signals.reset_for_exec()
         _exec(settings.command, environ, log)
     except BaseException as error:  # noqa: BLE001 - last resort before os._exit
         log.error(f"internal error before starting the program: {type(error).__name__}")
         os._exit(exits.ERROR)
-
-
-def _take_terminal(log: Logger) -> None:
-    if not os.isatty(0):
-        return
-    import fcntl
-    import termios
-
-    try:
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    except OSError as error:
-        # The terminal belongs to another session (a shell); job control then
-        # works through the supervisor, which is in the shell's foreground group.
-        log.debug(f"stdin is a terminal but cannot become ours: {error.strerror}")
 
 
 def _with_secrets(

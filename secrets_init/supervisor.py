@@ -20,16 +20,18 @@ import os
 import select
 from collections.abc import Callable
 
-from secrets_init import exits, libc, signals
+from secrets_init import exits, libc, signals, terminal
 from secrets_init.config import Settings
 from secrets_init.log import Logger
 
 
 class _State:
-    __slots__ = ("child", "exit_status", "held", "program_running")
+    __slots__ = ("child", "exit_status", "held", "program_running", "terminal")
 
-    def __init__(self, child: int) -> None:
+    def __init__(self, child: int, terminal: bool) -> None:
         self.child = child
+        # We lead the session of the terminal that the child's group is given.
+        self.terminal = terminal
         self.program_running = False  # the child has exec'd the program
         self.held: list[int] = []  # signals that arrived before that
         self.exit_status: int | None = None  # the main child's status, as we will exit
@@ -61,6 +63,7 @@ def supervise(
     closes it, which is how we learn the program is running.
     """
     status_read, status_write = os.pipe2(os.O_CLOEXEC)
+    leads_terminal = terminal.led_by(os.getpid())
     child = os.fork()
     if child == 0:
         os.close(status_read)
@@ -69,7 +72,7 @@ def supervise(
         os._exit(exits.ERROR)  # start_child never returns; this is belt and braces
     os.close(status_write)
     os.chdir("/")
-    state = _State(child)
+    state = _State(child, leads_terminal)
     log.debug(f"started child {child}")
 
     watched = [*inbox.read_fds, status_read]
@@ -127,7 +130,9 @@ def _forward(settings: Settings, state: _State, received: int, log: Logger) -> N
         # forwarded TSTP), so it is woken to act on what it was sent.
         log.debug(f"waking stopped {target} with SIGCONT")
         _kill(target, signals.SIGCONT)
-    if suspend and os.getpid() != 1:
+    if suspend and os.getpid() != 1 and not state.terminal:
+        # So that the shell we are a job of sees its job stop. A session
+        # leader is nobody's job: no shell would ever continue it.
         os.kill(os.getpid(), signals.SIGSTOP)
 
 
@@ -144,12 +149,16 @@ def _is_stopped(pid: int) -> bool:
 def _reap(settings: Settings, state: _State, log: Logger) -> int | None:
     while True:
         try:
-            pid, wait_status = os.waitpid(-1, os.WNOHANG)
+            pid, wait_status = os.waitpid(-1, os.WNOHANG | os.WUNTRACED | os.WCONTINUED)
         except ChildProcessError:
             # Nobody left. With --wait-all that is when we are done.
             return state.exit_status if state.exit_status is not None else exits.ERROR
         if pid == 0:
             return None
+        if os.WIFSTOPPED(wait_status) or os.WIFCONTINUED(wait_status):
+            if pid == state.child and state.terminal:
+                _pass_terminal(state, stopped=os.WIFSTOPPED(wait_status), log=log)
+            continue
         if pid != state.child:
             log.debug(f"reaped orphan {pid}")
             continue
@@ -159,6 +168,20 @@ def _reap(settings: Settings, state: _State, log: Logger) -> int | None:
             # What is left of the program's group is told to go, as dumb-init does.
             _kill(-state.child, signals.SIGTERM)
             return state.exit_status
+
+
+def _pass_terminal(state: _State, stopped: bool, log: Logger) -> None:
+    """The terminal is ours while the program is stopped, and the program's again when it continues.
+
+    With no shell to type `fg` in, a program stopped by Ctrl-Z would otherwise
+    keep the terminal while it can act on nothing: the next Ctrl-C would wait
+    in it for a SIGCONT that never comes. Ours, that Ctrl-C is forwarded with
+    a SIGCONT after it (see `_forward`). See also `secrets_init.terminal`.
+    """
+    holder, taker = (state.child, os.getpgrp()) if stopped else (os.getpgrp(), state.child)
+    if terminal.foreground() == holder and terminal.give_foreground(taker):
+        who = "secrets-init" if stopped else "the program"
+        log.debug(f"the program {'stopped' if stopped else 'continued'}; the terminal is {who}'s")
 
 
 def _kill(target: int, number: int) -> None:
