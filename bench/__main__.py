@@ -14,7 +14,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import emulators, machine, memory, reaping, report, resolution, startup, subjects
+from bench import (
+    emulators,
+    machine,
+    memory,
+    profile,
+    reaping,
+    report,
+    resolution,
+    startup,
+    subjects,
+)
 
 
 def _sizes(text: str) -> list[int]:
@@ -61,6 +71,10 @@ def main(argv: list[str]) -> int:
             mem = memory.run(found, refs, timeout=60)
             _say(f"3/4 resolution, {args.latency_ms:g} ms per request")
             res = resolution.run(found, emu, plan, args.repeats, args.latency_ms / 1000)
+            _say("3b/4 where the resolution time goes")
+            phases = profile.run(
+                found, emu, profile.cases(args.aws_goal), args.repeats, args.latency_ms / 1000
+            )
         _say(f"4/4 reaping {args.orphans} orphans as PID 1")
         reaped = reaping.run(found, args.orphans, timeout=30 if args.quick else 120)
     run = report.Run(
@@ -72,6 +86,7 @@ def main(argv: list[str]) -> int:
         startup=up,
         memory=mem,
         resolution=res,
+        phases=phases,
         reaping=reaped,
         orphans=args.orphans,
     )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import memory, reaping, resolution, startup, stats
+from bench import memory, profile, reaping, resolution, startup, stats
 from bench.machine import Machine
 
 MIB = 1024
@@ -27,6 +27,7 @@ class Run:
     startup: startup.Result
     memory: list[memory.Row]
     resolution: resolution.Result
+    phases: list[profile.Case]
     reaping: list[reaping.Row]
     orphans: int
 
@@ -248,6 +249,7 @@ def markdown(run: Run) -> str:
         )
     out += _startup_section(run) + _memory_section(run) + _resolution_section(run)
     out += _reaping_section(run)
+    out += profile.section(run.phases, run.resolution.latency_ms)
     out += ["", "![charts](benchmarks.png)", ""]
     return "\n".join(out)
 
