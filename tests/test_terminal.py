@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from testing import process
+from testing.fake_secretmanager import FakeSecretManager, gsm_env
 from testing.supervised import children_of, proc_state, wait_for
 
 MODES = [pytest.param(False, id="process"), pytest.param(True, id="pid1", marks=pytest.mark.pid1)]
@@ -60,7 +61,13 @@ CTRL_Z = b"\x1a"
 class LeaderRun:
     """secrets-init as the session leader owning a new pty, maybe as PID 1."""
 
-    def __init__(self, tmp: Path, pid1: bool, program_args: list[str] = ()) -> None:  # type: ignore[assignment]
+    def __init__(
+        self,
+        tmp: Path,
+        pid1: bool,
+        program_args: list[str] = (),  # type: ignore[assignment]
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.facts_path = tmp / "facts.json"
         self.primary, secondary = os.openpty()
         argv = [sys.executable, "-c", _SESSION_LEADER, *process.command(), "--"]
@@ -72,7 +79,7 @@ class LeaderRun:
                 stdin=secondary,
                 stdout=secondary,
                 stderr=secondary,
-                env=process.child_env(),
+                env=env or process.child_env(),
             )
         finally:
             os.close(secondary)
@@ -136,8 +143,14 @@ def leader_runs() -> Iterator[list[LeaderRun]]:
         run.close()
 
 
-def start(started: list[LeaderRun], tmp: Path, pid1: bool, *program_args: str) -> LeaderRun:
-    run = LeaderRun(tmp, pid1, list(program_args))
+def start(
+    started: list[LeaderRun],
+    tmp: Path,
+    pid1: bool,
+    *program_args: str,
+    env: dict[str, str] | None = None,
+) -> LeaderRun:
+    run = LeaderRun(tmp, pid1, list(program_args), env)
     started.append(run)
     return run
 
@@ -155,6 +168,22 @@ def test_program_is_the_foreground_group_and_ctrl_c_ends_it(
     assert_owns_the_terminal(run.facts())
     run.type(CTRL_C)
     assert run.wait() == 128 + signal.SIGINT
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_ctrl_c_while_secrets_are_fetched_is_secrets_inits(
+    pid1: bool, tmp_path: Path, leader_runs: list[LeaderRun], gsm: FakeSecretManager
+) -> None:
+    """The program gets the terminal only once it is about to start."""
+    gsm.add_secret("proj-1", "slow", b"v")
+    gsm.delay = 120.0  # only the Ctrl-C can end this run
+    env = gsm_env(gsm, SLOW="gcp:secretmanager:projects/proj-1/secrets/slow")
+    run = start(leader_runs, tmp_path, pid1, env=env)
+    wait_for(lambda: gsm.calls > 0, timeout=20, what="the fetch to begin")
+    run.type(CTRL_C)
+    assert run.wait() == 128 + signal.SIGINT
+    assert "received SIGINT while resolving secrets; not starting the program" in run.drain()
+    assert not run.facts_path.exists()
 
 
 @pytest.mark.parametrize("pid1", MODES)
