@@ -368,10 +368,11 @@ def test_a_base_others_can_write_is_refused_so_a_swapped_tree_never_runs(
 
     The victim's cache base is mode 0777 without the sticky bit (as a disk-backed emptyDir
     is). The attacker prepares a tree of their own in which every extension module is a
-    library whose constructor creates a marker file, waits for the victim's bootloader to
-    start from the base, and renames the victim's tree away and theirs into its place; the
-    victim's resolving child then loads _ssl and the rest by path. The launcher must refuse
-    that base, so the victim runs from a tree the attacker cannot touch.
+    library whose constructor creates a marker file, waits until the victim's bootloader
+    runs from the base and has forked its resolving child, and renames the victim's tree
+    away and theirs into its place; that child then loads _ssl and the rest by path (with
+    the launcher before this rule, the marker appeared on every run). The launcher must
+    refuse that base, so the victim runs from a tree the attacker cannot touch.
     """
     base = f"{SHARED}/base"
     marker = f"{base}/PLANTED-CODE-RAN"
