@@ -67,6 +67,39 @@ def test_sys_can_be_rewritten(pid1: bool, tmp_path: Path, supervised: list[Super
     assert item.received(child) == [signal.SIGHUP]
 
 
+# A SIGSEGV from kill(), a SIGBUS from tgkill(), and a SIGFPE that the kernel
+# itself sends (I/O ready on a pipe set up with F_SETSIG, si_code POLL_IN):
+# all three are pending, only the first two were sent by a process.
+_SENDERS = """
+import fcntl, os, signal, threading
+from secrets_init import signals
+inbox = signals.SignalInbox()
+os.kill(os.getpid(), signal.SIGSEGV)
+signal.pthread_kill(threading.get_ident(), signal.SIGBUS)
+read_end, write_end = os.pipe()
+fcntl.fcntl(read_end, fcntl.F_SETOWN, os.getpid())
+fcntl.fcntl(read_end, fcntl.F_SETSIG, signal.SIGFPE)
+fcntl.fcntl(read_end, fcntl.F_SETFL, os.O_ASYNC | os.O_NONBLOCK)
+os.write(write_end, b"x")
+print(sorted(int(number) for number in signal.sigpending()), inbox.drain())
+"""
+
+
+def test_only_fault_signals_that_a_process_sent_are_passed_on() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _SENDERS],
+        env=process.child_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    pending = [signal.SIGBUS, signal.SIGFPE, signal.SIGSEGV]
+    passed_on = [signal.SIGBUS, signal.SIGSEGV]
+    assert done.stdout == f"{[int(n) for n in pending]} {[int(n) for n in passed_on]}\n"
+
+
 # Imports secrets-init as its entry point does (which sets up its signal
 # handling), checks that SIGSEGV is one it now reads rather than dies of, then
 # faults for real: a read at address 0.
