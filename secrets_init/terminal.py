@@ -15,10 +15,10 @@ as the program job control. What stdin is decides how the child gets it:
   orphaned (its parent in another session), where the kernel discards a
   default-action SIGTSTP, so Ctrl-Z would do nothing to most programs.
   Here Ctrl-Z stops the program. With no shell to type `fg` in, the
-  supervisor then takes the terminal back (`take_back`), so that the next
-  Ctrl-C reaches secrets-init, which forwards it with a SIGCONT: a stopped
-  program cannot run its handler otherwise. When the program continues, the
-  terminal is given back to it.
+  supervisor then takes the terminal back (`supervisor._pass_terminal`), so
+  that the next Ctrl-C reaches secrets-init, which forwards it with a
+  SIGCONT: a stopped program cannot run its handler otherwise. When the
+  program continues, the terminal is given back to it.
 - A terminal that is no session's controlling terminal: the child makes a
   new session and takes it (TIOCSCTTY).
 - The controlling terminal of a session that secrets-init does not lead:
