@@ -229,11 +229,14 @@ class DockerRegistry:
         assert done.returncode == 0, done.stderr
 
     def requests(self, path_part: str) -> int:
-        """How many HTTP requests the registry logged whose path holds `path_part`."""
+        """How many GETs whose path holds `path_part` the webhook (Python's urllib) made."""
         return sum(
             1
             for line in self.log.read_text(errors="replace").splitlines()
-            if "response completed" in line and path_part in line
+            if "response completed" in line
+            and "http.request.method=GET" in line
+            and "useragent=Python-urllib" in line
+            and path_part in line
         )
 
     def stop(self) -> None:
