@@ -3,10 +3,13 @@
 It follows the hand-written pattern of examples/kubernetes: an initContainer
 runs the secrets-init image's `copy` into a memory-backed emptyDir, which
 every wrapped container mounts read-only and runs secrets-init from. The
-binary unpacks itself before it runs the program; the wrapped containers get
-their own emptyDir for that (`SECRETS_INIT_CACHE`), so a read-only root or an
-application's own /tmp mount is left as it is. It is disk-backed because its
-~63 MB would otherwise be charged to a memory limit the webhook does not own.
+binary unpacks itself (~63 MB) before it runs the program, into a directory
+no other user can change: the wrapped containers get a memory-backed emptyDir
+of their own for that (a tmpfs, whose root is sticky like /tmp; a disk-backed
+emptyDir is 0777 and secrets-init refuses it), named by `SECRETS_INIT_CACHE`
+so that a read-only root or the application's own /tmp mount stays as it is.
+What lands there is charged to the container's memory, so a memory limit (and
+request) it has is raised by the volume's size.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ PROGRAM = f"{BIN_DIR}/secrets-init"
 CACHE_VOLUME = "secrets-init-cache"
 CACHE_DIR = "/secrets-init-cache"
 CACHE_VARIABLE = "SECRETS_INIT_CACHE"
+CACHE_BYTES = 96 * 2**20  # the unpacked tree, and room
 STATUS_ANNOTATION = "secrets-init/status"
 INJECTED = "injected"
 
@@ -30,7 +34,10 @@ NONROOT_ID = 65532
 def volumes() -> list[dict[str, Any]]:
     return [
         {"name": BIN_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "32Mi"}},
-        {"name": CACHE_VOLUME, "emptyDir": {"sizeLimit": "128Mi"}},
+        {
+            "name": CACHE_VOLUME,
+            "emptyDir": {"medium": "Memory", "sizeLimit": f"{CACHE_BYTES >> 20}Mi"},
+        },
     ]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from secrets_init.webhook import detection, options, patch, program, review, selection
+from secrets_init.webhook import detection, options, patch, program, quantity, review, selection
 from secrets_init.webhook.cluster import Cluster
 
 # Outcomes, as /metrics counts them.
@@ -66,7 +66,10 @@ class Mutator:
             return Decision(review.deny(request, f"secrets-init: {error}", found.warnings), DENIED)
         except ImageLookupError as error:
             return Decision(review.deny(request, str(error), found.warnings), DENIED)
-        operations = patch.build(pod, self.image, programs, environment)
+        try:
+            operations = patch.build(pod, self.image, programs, environment)
+        except quantity.QuantityError as error:
+            return Decision(review.deny(request, f"secrets-init: {error}", found.warnings), DENIED)
         return Decision(review.allow(request, operations, found.warnings), MUTATED)
 
     def _program(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from secrets_init.webhook import layout
+from secrets_init.webhook import layout, quantity
 
 Operation = dict[str, Any]
 
@@ -70,6 +70,17 @@ def _wrap(
         {"op": "add", "path": f"{path}/args", "value": program},
     ]
     operations += _append(container, f"{path}/volumeMounts", layout.mounts())
+    resources = container.get("resources") or {}
+    for kind in ("requests", "limits"):
+        memory = (resources.get(kind) or {}).get("memory")
+        if memory is not None:
+            operations.append(
+                {
+                    "op": "replace",
+                    "path": f"{path}/resources/{kind}/memory",
+                    "value": quantity.plus(str(memory), layout.CACHE_BYTES),
+                }
+            )
     own = {variable.get("name") for variable in container.get("env") or []}
     wanted = {layout.CACHE_VARIABLE: layout.CACHE_DIR, **environment}
     added = [{"name": k, "value": v} for k, v in wanted.items() if k not in own]

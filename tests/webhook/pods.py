@@ -124,6 +124,23 @@ SHAPES: dict[str, dict[str, Any]] = {
         )
     ),
 }
+SHAPES["memory-limits"] = pod(
+    container(
+        "guaranteed",
+        command=["/app"],
+        env=env(DB=SM),
+        resources={
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "100m", "memory": "128Mi"},
+        },
+    ),
+    container(
+        "burstable",
+        command=["/app"],
+        env=env(P=SSM),
+        resources={"requests": {"memory": "100M"}, "limits": {"memory": "1Gi"}},
+    ),
+)
 SHAPES["own-env-and-mounts"]["spec"]["volumes"] = [{"name": "data", "emptyDir": {}}]
 SHAPES["own-env-and-mounts"]["metadata"]["annotations"] = {"team": "orders"}
 

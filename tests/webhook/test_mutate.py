@@ -104,10 +104,9 @@ def test_wrapped_containers_run_their_program_under_secrets_init(shape: str) -> 
         names = [v["name"] for v in now["env"]]
         assert len(names) == len(set(names))
         # Everything else of the container is as it was.
-        rest = {k: v for k, v in now.items() if k not in {"command", "args", "volumeMounts", "env"}}
-        assert rest == {
-            k: v for k, v in before.items() if k not in {"command", "args", "volumeMounts", "env"}
-        }
+        changed = {"command", "args", "volumeMounts", "env", "resources"}
+        rest = {k: v for k, v in now.items() if k not in changed}
+        assert rest == {k: v for k, v in before.items() if k not in changed}
 
 
 def test_which_containers_are_wrapped() -> None:
@@ -271,3 +270,49 @@ def test_a_pod_that_breaks_restricted_is_not_made_worse() -> None:
     before = set(pss.violations(shape))
     after = patched(shape, decide(shape)[1])
     assert set(pss.violations(after)) == before
+
+
+@pytest.mark.parametrize("shape", sorted(pods.SHAPES))
+def test_memory_holds_what_lands_in_memory_backed_volumes(shape: str) -> None:
+    """A tmpfs page is charged to the container that wrote it: the copy, the unpacked tree."""
+    from kubernetes.utils import parse_quantity
+
+    original = pods.SHAPES[shape]
+    after = patched(original, decide(original)[1])
+    volumes = {v["name"]: v.get("emptyDir") for v in after["spec"]["volumes"]}
+    for container in [*after["spec"]["initContainers"], *after["spec"]["containers"]]:
+        memory = (container.get("resources") or {}).get("limits", {}).get("memory")
+        if memory is None:
+            continue  # no limit: nothing to be killed by
+        writable = [
+            volumes[m["name"]] for m in container.get("volumeMounts", []) if not m.get("readOnly")
+        ]
+        in_memory = sum(
+            parse_quantity(d["sizeLimit"]) for d in writable if d and d.get("medium") == "Memory"
+        )
+        assert parse_quantity(memory) >= in_memory + 32 * 2**20, container["name"]
+
+
+def test_memory_requests_and_limits_grow_by_the_cache() -> None:
+    shape = pods.SHAPES["memory-limits"]
+    after = patched(shape, decide(shape)[1])
+    guaranteed = _container(after, "guaranteed")["resources"]
+    assert guaranteed["requests"] == guaranteed["limits"] == {"cpu": "100m", "memory": "224Mi"}
+    burstable = _container(after, "burstable")["resources"]
+    assert burstable == {
+        "requests": {"memory": str(100_000_000 + 96 * 2**20)},
+        "limits": {"memory": "1120Mi"},
+    }
+    assert _container(after, "secrets-init")["resources"]["limits"]["memory"] == "64Mi"
+
+
+def test_the_cache_is_memory_backed() -> None:
+    """A disk-backed emptyDir is 0777, not sticky: secrets-init refuses to unpack there."""
+    shape = pods.SHAPES["command-only"]
+    after = patched(shape, decide(shape)[1])
+    volumes = {v["name"]: v["emptyDir"] for v in after["spec"]["volumes"]}
+    assert volumes[layout.CACHE_VOLUME]["medium"] == "Memory"
+    assert volumes[layout.BIN_VOLUME]["medium"] == "Memory"
+    env = {v["name"]: v["value"] for v in _container(after, "app")["env"]}
+    mounts = {m["mountPath"]: m for m in _container(after, "app")["volumeMounts"]}
+    assert mounts[env["SECRETS_INIT_CACHE"]]["name"] == layout.CACHE_VOLUME
