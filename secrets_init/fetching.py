@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,21 @@ from secrets_init.references import Reference, ResolutionError
 # How long past the deadline we wait for a provider before giving up on it:
 # providers stop themselves at the deadline, this only covers a stuck SDK.
 _GRACE = 1.0
+
+
+def _silence_warnings() -> None:
+    """The SDKs' Python warnings are not ours to print: stderr carries secrets-init's lines only.
+
+    Set before any SDK is imported, this filter is in every copy of the
+    process-wide filter list that `warnings.catch_warnings` saves and puts
+    back. That is how, with both providers, urllib3's DependencyWarning about
+    SOCKS came through: botocore enters `catch_warnings` while importing
+    (and google-auth while finding credentials), and when its exit put back
+    the list it had saved, it dropped the filter that `requests` had just added,
+    in another thread, to silence that very warning.
+    """
+    warnings.simplefilter("ignore")
+
 
 # Fetch modules are imported one at a time: when two providers' threads import
 # a shared module (aws_client) whose SDK is missing, the second one would see
@@ -38,6 +54,7 @@ def fetch_all(
     references: Sequence[Reference], context: providers.FetchContext
 ) -> tuple[list[Fetched], list[ResolutionError]]:
     """Values for every reference that was fetched, and an error for each that was not."""
+    _silence_warnings()
     by_provider: dict[str, set[Hashable]] = {}
     for reference in references:
         by_provider.setdefault(reference.provider, set()).add(reference.target)

@@ -12,11 +12,23 @@ from __future__ import annotations
 
 import os
 
+from secrets_init import signals
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: PID 1 imports this module (see choose_base)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 DEFAULT_BASES = ("/dev/shm",)
+TEMPFILE = "tempfile"  # the destination that means "a file in the private directory"
 
 
 class SecretFileError(OSError):
-    """A secret could not be written; the message names the path, never the value."""
+    """A secret could not be written; the message names the path, never the value.
+
+    `index` is the item of `write_secrets` that failed, when one did.
+    """
+
+    index: int | None = None
 
 
 def choose_base(configured: str | None) -> str:
@@ -89,40 +101,126 @@ def _write_new(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def write_tempfile(private_dir: str, variable: str, data: bytes) -> str:
-    """Write into the private directory; returns the file's path."""
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in variable) or "secret"
-    path = os.path.join(private_dir, safe)
-    try:
-        _write_new(path, data)
-    except OSError as error:
-        raise SecretFileError(f"cannot write {path}: {error.strerror}") from None
-    return path
+def _write_under_new_name(directory: str, stem: str, data: bytes) -> str:
+    """Write into a file of `directory` that did not exist, named `stem` or `stem-N`."""
+    for attempt in range(1, 1000):
+        path = os.path.join(directory, stem if attempt == 1 else f"{stem}-{attempt}")
+        try:
+            _write_new(path, data)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free name for {stem} in {directory}")
 
 
 def check_destination(path: str) -> str:
-    """What write_destination would refuse, without writing (for --check and dry runs)."""
+    """What writing to `path` would refuse, without writing (for --check, and before any write)."""
     directory = os.path.dirname(path) or "/"
     if not os.path.isdir(directory):
         raise SecretFileError(f"directory {directory} does not exist")
     return directory
 
 
-def write_destination(path: str, data: bytes) -> str:
-    """Replace `path` atomically; its directory must already exist."""
-    directory = check_destination(path)
-    staging = os.path.join(directory, f".{os.path.basename(path)}.secrets-init-{os.getpid()}")
+def write_secrets(private_dir: str | None, secrets: Sequence[tuple[str, str, bytes]]) -> list[str]:
+    """Write every secret file or none; returns their paths, in order.
+
+    `secrets` holds (variable, destination, data); the destination is
+    "tempfile" (a file named after the variable in `private_dir`) or an
+    absolute path, replaced atomically: the data is written to a new file
+    beside it (staging) and renamed over it. Every staging file is written
+    before the first rename, so a failure changes no destination.
+
+    TERM, INT, HUP and QUIT are held meanwhile: a staging file (mode 0400,
+    holding the secret) must not outlive us beside the destination. The
+    signal is delivered once the staging files are gone: renamed, or removed
+    when we stop early for it. Raises SecretFileError with `.index`, the
+    failed item.
+    """
+    staged: dict[int, str] = {}
+    paths: dict[int, str] = {}
+    with _HeldSignals() as held:
+        try:
+            for index, (_, destination, data) in enumerate(secrets):
+                if destination != TEMPFILE and not held.caught:
+                    staged[index] = _stage(index, destination, data)
+            for index, (variable, destination, data) in enumerate(secrets):
+                if destination == TEMPFILE and not held.caught:
+                    paths[index] = _write_tempfile(index, private_dir, variable, data)
+            for index in sorted(staged):
+                if held.caught:
+                    break
+                destination = secrets[index][1]
+                try:
+                    os.rename(staged.pop(index), destination)
+                except OSError as error:
+                    raise _failed(index, destination, error) from None
+                paths[index] = destination
+        finally:
+            for staging in staged.values():
+                try:
+                    os.unlink(staging)
+                except OSError:
+                    pass
+    if len(paths) < len(secrets):  # a held signal came, and its handler returned
+        raise SecretFileError("stopped by a signal before every secret file was written")
+    return [paths[index] for index in range(len(secrets))]
+
+
+def _stage(index: int, destination: str, data: bytes) -> str:
+    directory = check_destination(destination)
+    stem = f".{os.path.basename(destination)}.secrets-init-{os.urandom(4).hex()}"
     try:
-        try:
-            os.unlink(staging)
-        except FileNotFoundError:
-            pass
-        _write_new(staging, data)
-        os.rename(staging, path)
+        return _write_under_new_name(directory, stem, data)
     except OSError as error:
-        try:
-            os.unlink(staging)
-        except OSError:
-            pass
-        raise SecretFileError(f"cannot write {path}: {error.strerror}") from None
-    return path
+        raise _failed(index, destination, error) from None
+
+
+def _write_tempfile(index: int, private_dir: str | None, variable: str, data: bytes) -> str:
+    """A file named after the variable (`-2`, `-3`... when names collide, as A_B and A B do)."""
+    if private_dir is None:
+        raise SecretFileError("no private directory for tempfile destinations")
+    stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in variable) or "secret"
+    try:
+        return _write_under_new_name(private_dir, stem, data)
+    except OSError as error:
+        raise _failed(index, os.path.join(private_dir, stem), error) from None
+
+
+def _failed(index: int, path: str, error: OSError) -> SecretFileError:
+    problem = SecretFileError(f"cannot write {path}: {error.strerror or error}")
+    problem.index = index
+    return problem
+
+
+class _HeldSignals:
+    """TERM, INT, HUP and QUIT are noted instead of acted on, then raised again at the end.
+
+    The disposition, not the signal mask, is what holds them: a mask is per
+    thread, and the SDKs' threads (still running, or stuck) would take a
+    process-directed TERM and die of it at once. Only the main thread may set
+    a disposition; elsewhere (never the case in secrets-init) nothing is held.
+    """
+
+    def __init__(self) -> None:
+        self.caught: list[int] = []
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _HeldSignals:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for number in signals.STOP_RESOLVING:
+                self._previous[number] = signal.signal(number, self._note)
+        return self
+
+    def _note(self, number: int, frame: object) -> None:
+        self.caught.append(number)
+
+    def __exit__(self, *_: object) -> None:
+        import signal
+
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)  # type: ignore[arg-type]
+        for number in self.caught[:1]:
+            signal.raise_signal(number)

@@ -3,8 +3,13 @@
 Runs in the forked child and in --check, never in PID 1 (which only looks
 for `candidates.SCHEMES`). It reads references, which are not secret, and
 never values. A value is a reference only when it *starts* with a provider's
-prefix; anything else, including values that are not valid UTF-8, is left
-alone byte for byte. Parsing needs only a provider's grammar, not its SDK.
+prefix; anything else is left alone byte for byte. A value with a prefix that
+is not valid UTF-8 is an error, not something to pass on. Parsing needs only
+a provider's grammar, not its SDK.
+
+Names are bytes: the environment's key is kept as it is (`Reference.name`),
+so the secret replaces exactly the variable that held the reference; the
+decoded `variable` is only for messages.
 """
 
 from __future__ import annotations
@@ -13,21 +18,26 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 from secrets_init import candidates, providers
+from secrets_init.files import TEMPFILE
 
 DESTINATION_MARK = "?destination="
-TEMPFILE = "tempfile"
 
 
 @dataclass(frozen=True)
 class Reference:
     """One environment variable whose value names a secret."""
 
-    variable: str
+    name: bytes  # the environment's key, byte for byte: what the secret replaces
     text: str  # the reference as written, without the ?destination= suffix
     provider: str  # a providers.REGISTRY name
     target: Hashable  # what to fetch; equal targets are fetched once
     json_key: str | None = None
     destination: str | None = None  # None (environment), "tempfile", or an absolute path
+
+    @property
+    def variable(self) -> str:
+        """The name as messages show it."""
+        return display_name(self.name)
 
 
 @dataclass(frozen=True)
@@ -63,22 +73,32 @@ def scan(
         raw_value = environ[raw_name]
         if not raw_value.startswith(candidates.SCHEMES):
             continue
+        shown = raw_value.decode("utf-8", "backslashreplace")
+        entry = providers.entry_for(shown)
+        if entry is None or (family is not None and entry.family != family):
+            continue
         try:
             value = raw_value.decode("utf-8")
         except UnicodeDecodeError:
+            malformed.append(
+                ResolutionError(display_name(raw_name), shown, "reference is not valid UTF-8")
+            )
             continue
-        entry = providers.entry_for(value)
-        if entry is None or (family is not None and entry.family != family):
-            continue
-        name = raw_name.decode("utf-8", "backslashreplace")
         try:
-            found.append(parse_one(name, value, entry))
+            found.append(parse_one(raw_name, value, entry))
         except ResolutionError as error:
             malformed.append(error)
     return found, malformed
 
 
-def parse_one(variable: str, value: str, entry: providers.ProviderEntry) -> Reference:
+def display_name(name: bytes) -> str:
+    """A variable's name for messages; bytes that are not UTF-8 are shown as \\xNN."""
+    return name.decode("utf-8", "backslashreplace")
+
+
+def parse_one(name: bytes, value: str, entry: providers.ProviderEntry) -> Reference:
+    """The reference in `value`, the value of variable `name`, or why it is malformed."""
+    variable = display_name(name)
     text, mark, destination = value.partition(DESTINATION_MARK)
     if mark:
         if "?" in text or not destination:
@@ -102,7 +122,7 @@ def parse_one(variable: str, value: str, entry: providers.ProviderEntry) -> Refe
             variable, value, f"malformed {entry.name} reference: {error}"
         ) from None
     return Reference(
-        variable=variable,
+        name=name,
         text=text,
         provider=entry.name,
         target=parsed.target,

@@ -7,6 +7,7 @@ may name a JSON key the user asked for, never another key or any value.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 # Linux refuses exec when one "NAME=value" string exceeds MAX_ARG_STRLEN
@@ -28,10 +29,21 @@ def to_text(value: Any) -> str:
 
 
 def _load_object(payload: bytes) -> dict[str, Any] | None:
+    """The JSON object `payload` holds, or None when it holds something else.
+
+    Raises UnusableValueError for JSON that Python cannot read although it
+    may well be an object: nested too deeply, or with a huge integer.
+    """
     try:
         document = json.loads(payload)
-    except (ValueError, RecursionError):
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return None
+    except RecursionError:
+        raise UnusableValueError("secret is JSON nested too deeply to read") from None
+    except ValueError:  # what else json.loads raises: int() refusing too many digits
+        raise UnusableValueError(
+            f"secret is JSON with an integer longer than {sys.get_int_max_str_digits()} digits"
+        ) from None
     return document if isinstance(document, dict) else None
 
 
@@ -46,13 +58,30 @@ def select_json_key(payload: bytes, key: str) -> bytes:
 
 def expand_object(payload: bytes) -> dict[str, bytes] | None:
     """The variables `--expand-json` makes of a JSON object, or None if it is not one."""
-    document = _load_object(payload)
+    try:
+        document = _load_object(payload)
+    except UnusableValueError:
+        if payload.lstrip().startswith(b"{"):
+            raise
+        return None  # whatever it is, it is no object
     if document is None:
         return None
     return {key: to_text(value).encode("utf-8", "surrogatepass") for key, value in document.items()}
 
 
-def check_environment_value(name: str, value: bytes) -> None:
+def variable_name(key: str) -> bytes:
+    """The variable `--expand-json` makes of a JSON key, or why it cannot."""
+    if not key or "=" in key or "\0" in key:
+        raise UnusableValueError(f"--expand-json: key {key!r} is not a valid variable name")
+    try:
+        return key.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \uXXXX can write
+        raise UnusableValueError(
+            f"--expand-json: key {key!r} is not a valid variable name (not valid UTF-8)"
+        ) from None
+
+
+def check_environment_value(name: bytes, value: bytes) -> None:
     """Refuse what exec or a program reading its environment cannot take."""
     if b"\0" in value:
         raise UnusableValueError(
@@ -64,7 +93,7 @@ def check_environment_value(name: str, value: bytes) -> None:
         raise UnusableValueError(
             "secret is not valid UTF-8 text; use ?destination= to get it as a file"
         ) from None
-    size = len(name.encode("utf-8", "surrogateescape")) + 1 + len(value) + 1
+    size = len(name) + 1 + len(value) + 1
     if size > MAX_ENV_STRING:
         raise UnusableValueError(
             f"variable would be {size} bytes, over Linux's {MAX_ENV_STRING}-byte limit for one "

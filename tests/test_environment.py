@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,12 +11,15 @@ from secrets_init import environment
 from secrets_init.fetching import Fetched
 from secrets_init.references import Reference
 from testing.aws_proxy import AwsProxy
+from testing.fake_secretmanager import FakeSecretManager, gsm_env
 from testing.moto import Aws, aws_env
 from testing.process import run
 
+GOOGLE = "gcp:secretmanager:projects/proj-1/secrets/"
+
 
 def ref(variable: str = "V") -> Reference:
-    return Reference(variable, "ref-text", "test", ("t", variable), None, None)
+    return Reference(variable.encode(), "ref-text", "test", ("t", variable), None, None)
 
 
 @pytest.mark.parametrize("bad", [b"a\0b", b"\xff", b"x" * (128 * 1024)], ids=["nul", "utf8", "big"])
@@ -103,3 +107,57 @@ def test_expand_json_collision_names_both_variables(aws: Aws, proxy: AwsProxy) -
         result.errors[0] == f"CONFIG: {ref}: --expand-json: key 'PATH' collides with variable PATH"
     )
     assert "/evil" not in result.stderr
+
+
+def test_a_json_key_that_is_a_lone_surrogate_is_that_variables_error() -> None:
+    payload = b'{"OK": "1", "\\ud800": "2"}'
+    _, errors = environment.build({b"V": b"ref"}, [Fetched(ref(), payload)], expand_json=True)
+    assert [(error.variable, error.cause) for error in errors] == [
+        ("V", "--expand-json: key '\\ud800' is not a valid variable name (not valid UTF-8)")
+    ]
+
+
+def test_expand_json_says_why_it_cannot_read_an_object() -> None:
+    deep = b'{"K": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    huge = b'{"K": ' + b"1" * 5000 + b"}"
+    _, errors = environment.build(
+        {b"A": b"ref", b"B": b"ref"},
+        [Fetched(ref("A"), deep), Fetched(ref("B"), huge)],
+        expand_json=True,
+    )
+    assert [(error.variable, error.cause) for error in errors] == [
+        ("A", "secret is JSON nested too deeply to read"),
+        ("B", "secret is JSON with an integer longer than 4300 digits"),
+    ]
+
+
+def test_no_file_is_written_when_another_variable_fails(tmp_path: Path) -> None:
+    target = tmp_path / "secret"
+    target.write_text("old")
+    to_file = Reference(b"A_FILE", "ref", "test", "a", None, str(target))
+    _, errors = environment.build(
+        {b"A_FILE": b"ref", b"B": b"ref"},
+        [Fetched(to_file, b"new"), Fetched(ref("B"), b"\xff not text")],
+    )
+    assert [error.variable for error in errors] == ["B"]
+    assert target.read_text() == "old"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["secret"]
+
+
+def test_a_destination_is_not_written_when_a_later_one_cannot_be(
+    gsm: FakeSecretManager, tmp_path: Path
+) -> None:
+    gsm.add_secret("proj-1", "s", b"new")
+    target = tmp_path / "first"
+    target.write_text("old")
+    env = gsm_env(
+        gsm,
+        A_FIRST=f"{GOOGLE}s?destination={target}",
+        B_SECOND=f"{GOOGLE}s?destination={tmp_path}/missing/second",
+        C_TEXT=f"{GOOGLE}s",
+    )
+    result = run(["--", "touch", str(tmp_path / "started")], env=env)
+    assert result.returncode == 1
+    assert [line.split(":", 1)[0] for line in result.errors[:-1]] == ["B_SECOND"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["first"]
+    assert target.read_text() == "old"

@@ -6,7 +6,9 @@ one error per reference that names it, and never anything a provider said.
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Collection, Hashable, Iterator
@@ -18,6 +20,9 @@ import pytest
 from secrets_init import fetching, providers
 from secrets_init.log import Logger
 from secrets_init.references import Reference
+from testing.aws_proxy import AwsProxy
+from testing.fake_secretmanager import FakeSecretManager
+from testing.moto import Aws, aws_env
 from testing.process import binary, child_env, run
 
 ACCOUNT = "123456789012"
@@ -107,7 +112,7 @@ def release() -> Iterator[threading.Event]:
 def fetch_with(monkeypatch: pytest.MonkeyPatch, fetcher: object, timeout: float = 30) -> list[str]:
     monkeypatch.setattr(providers, "by_name", lambda name: Entry(fetcher))
     context = providers.FetchContext(time.monotonic() + timeout, timeout, Logger("error"))
-    references = [Reference(name, f"ref-{name}", "made-up", name) for name in ("A", "B")]
+    references = [Reference(name.encode(), f"ref-{name}", "made-up", name) for name in ("A", "B")]
     fetched, errors = fetching.fetch_all(references, context)
     assert fetched == []
     return [str(error) for error in errors]
@@ -134,3 +139,54 @@ def test_a_provider_that_never_returns_times_out(
         "A: ref-A: timed out after 0.2s",
         "B: ref-B: timed out after 0.2s",
     ]
+
+
+# -- stderr is secrets-init's own ------------------------------------------------
+
+
+def foreign_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if not line.startswith("secrets-init:")]
+
+
+def test_with_both_providers_stderr_carries_only_secrets_inits_lines(
+    aws: Aws, proxy: AwsProxy, gsm: FakeSecretManager
+) -> None:
+    """Both providers import their SDKs at once; a warning one of them silences must stay
+    silent (urllib3's DependencyWarning about SOCKS came through, now and then)."""
+    arn = aws.secret("both", "aws-value")
+    gsm.add_secret("my-project", "db", "google-value")
+    env = aws_env(proxy.url, SECRETMANAGER_EMULATOR_HOST=gsm.address, A=arn, G=GOOGLE)
+    for _ in range(20):
+        result = run(env=env, show=["A", "G"])
+        assert result.returncode == 0, result.stderr
+        assert result.seen == {"A": "aws-value", "G": "google-value"}
+        assert foreign_lines(result.stderr) == []
+
+
+def test_an_sdk_warning_never_reaches_stderr(tmp_path: Path) -> None:
+    """google-auth warns (UserWarning) whenever it finds gcloud's own user credentials."""
+    from google.auth import _cloud_sdk
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{probe.getsockname()[1]}"  # closed once the probe is
+    gcloud = tmp_path / "gcloud"
+    gcloud.mkdir()
+    (gcloud / "application_default_credentials.json").write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": _cloud_sdk.CLOUD_SDK_CLIENT_ID,
+                "client_secret": "not-a-secret",
+                "refresh_token": "not-a-token",
+                "token_uri": f"http://{nowhere}/token",
+            }
+        )
+    )
+    env = child_env(
+        CLOUDSDK_CONFIG=str(gcloud), GCE_METADATA_HOST=nowhere, GCE_METADATA_IP=nowhere, G=GOOGLE
+    )
+    result = run(["--", "true"], env=env)
+    assert result.returncode == 1
+    assert result.errors[0] == f"G: {GOOGLE}: could not reach Google to get an access token"
+    assert foreign_lines(result.stderr) == []

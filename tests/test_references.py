@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -34,14 +38,15 @@ _DESTINATION = st.sampled_from(["", "?destination=tempfile", "?destination=/run/
 _VALID = st.one_of(
     st.builds(
         "arn:{}:secretsmanager:{}:123456789012:secret:{}{}{}".format,
-        st.sampled_from(["aws", "aws-cn", "aws-us-gov"]),
+        st.sampled_from(providers.AWS_PARTITIONS),
         _REGION,
         _NAME,
         st.sampled_from(["", ":key", ":key::", "::AWSPREVIOUS:"]),
         _DESTINATION,
     ),
     st.builds(
-        "arn:aws:ssm:{}:123456789012:parameter/{}{}{}".format,
+        "arn:{}:ssm:{}:123456789012:parameter/{}{}{}".format,
+        st.sampled_from(providers.AWS_PARTITIONS),
         _REGION,
         _NAME,
         st.sampled_from(["", ":3", ":stable"]),
@@ -63,20 +68,26 @@ _TAILS = st.lists(
     max_size=6,
 ).map("".join)  # fmt: skip
 _PREFIXES = st.sampled_from(
-    [*sorted({prefix for entry in providers.REGISTRY for prefix in entry.prefixes}), "arn:", ""]
-)
+    [*sorted({prefix for entry in providers.REGISTRY for prefix in entry.prefixes}), "arn:", "",
+     "arn:aws-iso-f:ssm:", "arn:aws-unknown:secretsmanager:", "arn::ssm:", "arn:aws:ssmx:"]
+)  # fmt: skip
 _VALUES = st.one_of(
     _VALID.map(str.encode),
     st.builds(lambda prefix, tail: (prefix + tail).encode(), _PREFIXES, _TAILS),
     st.builds(lambda prefix, tail: prefix.encode() + tail, _PREFIXES, st.binary(max_size=20)),
     st.binary(max_size=40),
 )
-_NAMES = st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True).map(str.encode)
+# Names as exec allows them: any bytes but '=' and NUL, UTF-8 or not.
+_NAMES = st.one_of(
+    st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True).map(str.encode),
+    st.binary(min_size=1, max_size=8).filter(lambda name: b"=" not in name and b"\0" not in name),
+)
 
 
 def test_scan_finds_or_refuses_every_value_with_a_prefix_and_nothing_else() -> None:
-    """Each value that starts with a provider's prefix (and is UTF-8) is a reference or an
-    error, never silently skipped; every other value is left alone."""
+    """Each value that starts with a provider's prefix, UTF-8 or not, is a reference or an
+    error, never silently skipped; every other value is left alone. A reference keeps
+    its variable's name byte for byte."""
     checked: list[int] = []
 
     @settings(max_examples=300, deadline=None)
@@ -84,22 +95,28 @@ def test_scan_finds_or_refuses_every_value_with_a_prefix_and_nothing_else() -> N
     def scan_partitions(env: dict[bytes, bytes]) -> None:
         found, malformed = references.scan(env)
         assert all(isinstance(error, ResolutionError) for error in malformed)
-        prefixed = set()
-        for name, value in env.items():
-            try:
-                text = value.decode()
-            except UnicodeDecodeError:
-                continue
-            if providers.entry_for(text) is not None:
-                prefixed.add(name.decode())
+        prefixed = {
+            name
+            for name, value in env.items()
+            if providers.entry_for(value.decode("utf-8", "backslashreplace")) is not None
+        }
         found_names = [reference.variable for reference in found]
         refused_names = [error.variable for error in malformed]
-        assert sorted(found_names + refused_names) == sorted(prefixed)
+        assert sorted(found_names + refused_names) == sorted(map(references.display_name, prefixed))
+        for name, value in env.items():
+            if name in prefixed and not value.isascii():
+                try:
+                    value.decode()
+                except UnicodeDecodeError:
+                    assert references.display_name(name) in refused_names
+                    event("a prefixed value that is not UTF-8")
         for reference in found:
-            value = env[reference.variable.encode()]
+            value = env[reference.name]
             assert value.startswith(reference.text.encode())
             assert providers.entry_for(reference.text) is not None
             checked.append(1)
+            if not reference.name.isascii():
+                event("a reference in a name that is not ASCII")
         event(f"{len(found)} found, {len(malformed)} malformed")
 
     scan_partitions()
@@ -109,11 +126,13 @@ def test_scan_finds_or_refuses_every_value_with_a_prefix_and_nothing_else() -> N
 def test_destination_suffix_is_parsed_and_checked() -> None:
     entry = references.providers.REGISTRY[0]
     with pytest.raises(ResolutionError) as relative:
-        references.parse_one("V", "arn:aws:secretsmanager:r:1:secret:x?destination=rel/path", entry)
+        references.parse_one(
+            b"V", "arn:aws:secretsmanager:r:1:secret:x?destination=rel/path", entry
+        )
     assert relative.value.variable == "V"
     assert "absolute path" in str(relative.value)
     with pytest.raises(ResolutionError):
-        references.parse_one("V", "arn:aws:secretsmanager:r:1:secret:x?other=1", entry)
+        references.parse_one(b"V", "arn:aws:secretsmanager:r:1:secret:x?other=1", entry)
 
 
 @pytest.mark.parametrize(
@@ -197,3 +216,77 @@ def test_with_provider_the_other_familys_references_reach_the_program_unchanged(
             assert result.seen == {"AWS": "aws-value", "GOOGLE": GOOGLE_REF}
         else:
             assert result.seen == {"AWS": arn, "GOOGLE": "google-value"}
+
+
+# -- names and references that are not UTF-8 ------------------------------------
+
+# The program writes its environment as JSON of hex, so any bytes survive the trip.
+DUMP = (
+    "import json, os, sys; "
+    "json.dump({k.hex(): v.hex() for k, v in os.environb.items()}, open(sys.argv[1], 'w'))"
+)
+
+
+def environment_seen(env: dict[bytes, bytes], tmp_path: Path, *options: str) -> dict[bytes, bytes]:
+    """The program's whole environment, or {} when it did not start."""
+    out = tmp_path / "environ.json"
+    result = run([*options, "--", sys.executable, "-c", DUMP, str(out)], env=env)
+    if not out.exists():
+        return {}
+    assert result.returncode == 0, result.stderr
+    return {bytes.fromhex(k): bytes.fromhex(v) for k, v in json.loads(out.read_text()).items()}
+
+
+def bytes_env(env: dict[str, str], **raw: bytes) -> dict[bytes, bytes]:
+    return {
+        **{k.encode(): v.encode() for k, v in env.items()},
+        **{k.encode(): v for k, v in raw.items()},
+    }
+
+
+def test_a_reference_keeps_its_variables_name_byte_for_byte() -> None:
+    found, malformed = references.scan({b"DB\xff\xfe": SM_REF.encode()})
+    assert malformed == []
+    assert [(reference.name, reference.variable) for reference in found] == [
+        (b"DB\xff\xfe", "DB\\xff\\xfe")
+    ]
+
+
+@pytest.mark.parametrize("expand", [False, True], ids=["plain", "expand-json"])
+def test_the_secret_replaces_the_reference_in_a_name_that_is_not_utf8(
+    aws: Aws, proxy: AwsProxy, tmp_path: Path, expand: bool
+) -> None:
+    aws.secret("raw-name", '{"FROM_JSON": "json-value"}' if expand else "the-value")
+    name = b"DB_\xff\xe9"
+    env = bytes_env(aws_env(proxy.url))
+    env[name] = aws.sm_ref("raw-name").encode()
+    seen = environment_seen(env, tmp_path, *(["--expand-json"] if expand else []))
+    assert seen, "the program did not start"
+    references_left = {k: v for k, v in seen.items() if v.startswith((b"arn:", b"gcp:"))}
+    assert references_left == {}
+    if expand:
+        assert name not in seen and seen[b"FROM_JSON"] == b"json-value"
+    else:
+        assert seen[name] == b"the-value"
+    # Nothing under a name made up from the real one (decoded, then encoded another way).
+    assert set(seen) - set(env) == ({b"FROM_JSON"} if expand else set())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [SM_REF.encode() + b"\xff", b"arn:aws:ssm:us-east-1:123456789012:parameter/\xe9\xff",
+     b"gcp:secretmanager:\xc3", b"arn:aws-iso\xff:secretsmanager:x"],
+)  # fmt: skip
+def test_a_reference_that_is_not_utf8_is_an_error_naming_its_variable(
+    proxy: AwsProxy, tmp_path: Path, value: bytes
+) -> None:
+    _, malformed = references.scan({b"BAD": value})
+    assert [(error.variable, error.cause) for error in malformed] == [
+        ("BAD", "reference is not valid UTF-8")
+    ]
+    env = bytes_env(aws_env(proxy.url), BAD=value)
+    result = run(["--", sys.executable, "-c", DUMP, str(tmp_path / "environ.json")], env=env)
+    assert result.returncode == 1
+    assert not (tmp_path / "environ.json").exists()
+    assert result.errors[0].startswith("BAD: ")
+    assert result.errors[0].endswith(": reference is not valid UTF-8")

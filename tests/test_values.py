@@ -48,6 +48,30 @@ def test_a_key_of_something_that_is_not_a_json_object_is_refused(payload: bytes)
         values.select_json_key(payload, "k")
 
 
+DEEP = b"[" * 100_000 + b"]" * 100_000
+TOO_DEEP = "secret is JSON nested too deeply to read"
+
+
+@pytest.mark.parametrize(
+    ("payload", "cause"),
+    [(b'{"k": ' + DEEP + b"}", TOO_DEEP), (DEEP, TOO_DEEP),
+     (b'{"k": ' + b"9" * 5000 + b"}", "secret is JSON with an integer longer than 4300 digits")],
+    ids=["deep-object", "deep-array", "huge-integer"],
+)  # fmt: skip
+def test_json_that_python_cannot_read_is_refused_with_what_is_wrong(
+    payload: bytes, cause: str
+) -> None:
+    with pytest.raises(values.UnusableValueError) as problem:
+        values.select_json_key(payload, "k")
+    assert str(problem.value) == cause
+
+
+def test_expand_json_takes_deep_json_that_is_no_object_as_one_value() -> None:
+    assert values.expand_object(DEEP) is None
+    with pytest.raises(values.UnusableValueError):
+        values.expand_object(b' {"k": ' + DEEP + b"}")
+
+
 # -- end to end, against the fake Google Secret Manager --------------------------
 
 REF = "gcp:secretmanager:projects/proj-1/secrets/"

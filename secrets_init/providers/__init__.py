@@ -82,7 +82,13 @@ class Fetcher(Protocol):
 class ProviderEntry:
     name: str  # shown in logs and --check; names the provider's two modules
     family: str  # what --provider selects, and the pip extra that installs its SDK
-    prefixes: tuple[str, ...]  # a value is this provider's reference iff it starts with one
+    # A value is this provider's reference iff it starts with one of these; a
+    # `*` field matches any text without a ':' (every ARN partition, even one
+    # we cannot resolve, so that it is refused rather than passed on).
+    prefixes: tuple[str, ...]
+
+    def recognises(self, value: str) -> bool:
+        return any(_starts_with(value, prefix) for prefix in self.prefixes)
 
     def grammar(self) -> Grammar:
         module: Grammar = importlib.import_module(f"{self._stem}_grammar")
@@ -98,16 +104,23 @@ class ProviderEntry:
         return f"{__name__}.{self.name.replace('-', '_')}"
 
 
-AWS_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+def _starts_with(value: str, prefix: str) -> bool:
+    fields = prefix.split(":")[:-1]  # the prefix ends with ':'
+    parts = value.split(":", len(fields))
+    return len(parts) > len(fields) and all(
+        field in ("*", part) for field, part in zip(fields, parts[:-1], strict=True)
+    )
 
 
-def _arn_prefixes(service: str) -> tuple[str, ...]:
-    return tuple(f"arn:{partition}:{service}:" for partition in AWS_PARTITIONS)
-
+# The partitions botocore knows (its data file `partitions`; tests/test_aws_grammar.py
+# compares). An ARN of any other partition is still a reference, and refused.
+AWS_PARTITIONS = (
+    "aws", "aws-cn", "aws-eusc", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-us-gov"
+)  # fmt: skip
 
 REGISTRY: tuple[ProviderEntry, ...] = (
-    ProviderEntry("aws-secretsmanager", "aws", _arn_prefixes("secretsmanager")),
-    ProviderEntry("aws-ssm", "aws", _arn_prefixes("ssm")),
+    ProviderEntry("aws-secretsmanager", "aws", ("arn:*:secretsmanager:",)),
+    ProviderEntry("aws-ssm", "aws", ("arn:*:ssm:",)),
     ProviderEntry("google", "google", ("gcp:secretmanager:",)),
 )
 
@@ -116,7 +129,7 @@ FAMILIES = tuple(sorted({entry.family for entry in REGISTRY}))
 
 def entry_for(value: str) -> ProviderEntry | None:
     for entry in REGISTRY:
-        if value.startswith(entry.prefixes):
+        if entry.recognises(value):
             return entry
     return None
 
