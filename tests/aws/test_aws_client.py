@@ -10,6 +10,8 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
+
 from testing.aws_proxy import AwsProxy, Fault
 from testing.moto import ACCOUNT, Aws, aws_env
 from testing.process import run
@@ -46,15 +48,57 @@ def test_server_errors_are_retried(aws: Aws, proxy: AwsProxy) -> None:
     assert proxy.counts == {"BatchGetSecretValue": 2, "GetParameters": 3}
 
 
+# How far past --timeout a run may end, at most: the child's start, the SDK's import and
+# the report. A loose regression guard (the subprocess's own timeout), not a benchmark.
+PAST_THE_TIMEOUT = 5
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.throttle(), Fault.server_error(status=503)], ids=["throttled", "503"]
+)
+def test_a_failing_call_is_tried_ten_times_and_no_more(
+    aws: Aws, proxy: AwsProxy, fault: Fault
+) -> None:
+    aws.secret("down", "value-down")
+    aws.parameter("down", "param-down")
+    proxy.faults = [fault]
+    env = aws_env(proxy.url, SECRET=aws.sm_ref("down"), PARAM=aws.ssm_ref("down"))
+    # The backoff between ten attempts adds up to 11-22 s: the deadline is not what ends it.
+    result = run(["--timeout", "60"], env=env, show=["SECRET"], timeout=60 + PAST_THE_TIMEOUT)
+    assert result.returncode == 1 and result.seen is None
+    assert proxy.counts == {"BatchGetSecretValue": 10, "GetParameters": 10}
+    assert result.errors[0].endswith(" after 10 attempts")
+
+
+def test_a_dropped_connection_is_tried_three_times_and_no_more(aws: Aws, proxy: AwsProxy) -> None:
+    aws.secret("gone", "value-gone")
+    aws.parameter("gone", "param-gone")
+    proxy.faults = [Fault.drop_connection()]
+    secret, parameter = aws.sm_ref("gone"), aws.ssm_ref("gone")
+    env = aws_env(proxy.url, SECRET=secret, PARAM=parameter)
+    result = run(["--timeout", "60"], env=env, show=["SECRET"], timeout=60 + PAST_THE_TIMEOUT)
+    assert result.returncode == 1 and result.seen is None
+    assert proxy.counts == {"BatchGetSecretValue": 3, "GetParameters": 3}
+    assert result.errors[:2] == [
+        f"PARAM: {parameter}: cannot reach the endpoint {proxy.url}",
+        f"SECRET: {secret}: cannot reach the endpoint {proxy.url}",
+    ]
+
+
 def test_a_server_that_keeps_failing_gives_up_within_the_timeout(aws: Aws, proxy: AwsProxy) -> None:
     aws.secret("down", "value-down")
     proxy.faults = [Fault.server_error(status=503)]
     ref = aws.sm_ref("down")
-    result = run(["--timeout", "3"], env=aws_env(proxy.url, DOWN=ref), show=["DOWN"], timeout=30)
+    result = run(
+        ["--timeout", "3"],
+        env=aws_env(proxy.url, DOWN=ref),
+        show=["DOWN"],
+        timeout=3 + PAST_THE_TIMEOUT,
+    )
     assert result.returncode == 1 and result.seen is None
     [line] = [e for e in result.errors if e.startswith("DOWN:")]
     assert line.startswith(f"DOWN: {ref}: AWS service error (HTTP 503) after ")
-    assert proxy.counts["BatchGetSecretValue"] >= 3
+    assert 3 <= proxy.counts["BatchGetSecretValue"] < 10
 
 
 def test_a_hung_endpoint_ends_at_the_deadline(aws: Aws, proxy: AwsProxy) -> None:
@@ -63,12 +107,33 @@ def test_a_hung_endpoint_ends_at_the_deadline(aws: Aws, proxy: AwsProxy) -> None
     proxy.faults = [Fault.hang_up()]
     secret, parameter = aws.sm_ref("stuck"), aws.ssm_ref("stuck")
     env = aws_env(proxy.url, SECRET=secret, PARAM=parameter)
-    result = run(["--timeout", "2"], env=env, show=["SECRET", "PARAM"], timeout=30)
+    result = run(
+        ["--timeout", "2"], env=env, show=["SECRET", "PARAM"], timeout=2 + PAST_THE_TIMEOUT
+    )
     assert result.returncode == 1 and result.seen is None
     assert result.errors[:2] == [
         f"PARAM: {parameter}: timed out after 2s waiting for {proxy.url}",
         f"SECRET: {secret}: timed out after 2s waiting for {proxy.url}",
     ]
+
+
+def test_calls_for_several_regions_are_in_flight_at_once(aws: Aws, proxy: AwsProxy) -> None:
+    regions = ("us-east-1", "eu-west-1", "ap-southeast-2")
+    env = aws_env(proxy.url)
+    for region in regions:
+        aws.secret("near", f"secret-in-{region}", region=region)
+        aws.parameter("near", f"param-in-{region}", region=region)
+        env[f"SECRET_{region[:2].upper()}"] = aws.sm_ref("near", region=region)
+        env[f"PARAM_{region[:2].upper()}"] = aws.ssm_ref("near", region=region)
+    proxy.delay = 1.0  # each call is held this long: only overlapping calls meet
+    result = run(env=env, show=["SECRET_US", "PARAM_AP"])
+    assert result.returncode == 0, result.stderr
+    assert result.seen == {
+        "SECRET_US": "secret-in-us-east-1",
+        "PARAM_AP": "param-in-ap-southeast-2",
+    }
+    assert proxy.counts == {"BatchGetSecretValue": 3, "GetParameters": 3}
+    assert proxy.max_in_flight == 6  # one batch per region and service, all at once
 
 
 def test_no_credentials(aws: Aws, proxy: AwsProxy) -> None:
