@@ -50,6 +50,7 @@ def available() -> str:
         return "unshare not found"
     probe = subprocess.run(
         ["unshare", "--fork", "--pid", "--mount-proc", "sh", "-c", "echo $$"],
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=30,

@@ -73,7 +73,10 @@ def _clean_venv(dev_python: str, target: Path) -> str:
         check=True,
     ).stdout.split()
     subprocess.run(
-        [dev_python, "-m", "venv", "--without-pip", str(target)], timeout=120, check=True
+        [dev_python, "-m", "venv", "--without-pip", str(target)],
+        env=clean_env(),
+        timeout=120,
+        check=True,
     )
     python = target / "bin" / "python"
     own_site = subprocess.run(

@@ -59,6 +59,7 @@ def start_moto(host: str = "127.0.0.1", timeout: float = 60) -> Moto:
         port = int(probe.getsockname()[1])
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        env=child_env(),  # no MOTO_* or AWS_* settings of the developer's
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from testing.process import ROOT
+from testing.process import ROOT, child_env
 from tests.container.conftest import require
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -29,6 +29,7 @@ def test_hadolint_finds_nothing() -> None:
     assert hadolint is not None
     done = subprocess.run(
         [hadolint, "--no-color", str(DOCKERFILE)],
+        env=child_env(),  # no hadolint configuration of the developer's
         capture_output=True,
         text=True,
         timeout=60,

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from testing.process import child_env
 from tests.container.examples import (
     EXAMPLES,
     Manifest,
@@ -257,7 +258,7 @@ def test_iam_policy_grants_exactly_the_referenced_secrets_and_parameters() -> No
 
 def _gcloud_commands() -> list[list[str]]:
     script = GKE / "iam-bindings.sh"
-    subprocess.run(["sh", "-n", str(script)], check=True, timeout=10)
+    subprocess.run(["sh", "-n", str(script)], env=child_env(), check=True, timeout=10)
     text = script.read_text().replace("\\\n", " ")
     commands = [shlex.split(line) for line in text.splitlines() if line.strip()]
     commands = [words for words in commands if not words[0].startswith("#")]
