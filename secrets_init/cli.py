@@ -70,7 +70,7 @@ def _main(argv: list[str]) -> int:
         if settings.action == "check":
             from secrets_init.check import run_check
 
-            return run_check(settings, private_dir, log)
+            return run_check(settings, _INBOX, private_dir, log)
         return _run(settings, private_dir, log)
     finally:
         if private_dir is not None:

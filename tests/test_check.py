@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
 
-from testing.aws_proxy import AwsProxy
+import pytest
+
+from testing import process
+from testing.aws_proxy import AwsProxy, Fault
 from testing.moto import Aws, aws_env
 from testing.process import run
+from testing.supervised import wait_for
 
 
 def test_with_no_references_it_succeeds_and_runs_nothing(tmp_path: Path) -> None:
@@ -59,3 +65,25 @@ def test_check_reports_malformed_references(proxy: AwsProxy) -> None:
         "[:JSON-KEY[:VERSION-STAGE[:VERSION-ID]]]"
     ]
     assert proxy.counts == {}
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_check_at_once(aws: Aws, proxy: AwsProxy, number: int) -> None:
+    """As it stops a run that is still resolving: not after --timeout."""
+    proxy.faults.append(Fault.hang_up())
+    env = aws_env(proxy.url, STUCK=aws.sm_ref("stuck"))
+    check = subprocess.Popen(
+        [*process.command(), "--check", "--timeout", "300", "--", "true"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: proxy.total_calls() > 0, timeout=30, what="the check's first call")
+        check.send_signal(number)
+        _, stderr = check.communicate(timeout=30)  # not the 300 s of --timeout
+    finally:
+        check.kill()
+        check.wait()
+    assert check.returncode == 128 + number, stderr
+    assert f"received {signal.Signals(number).name} while checking" in stderr.decode()
