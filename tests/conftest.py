@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
@@ -17,6 +18,7 @@ from testing.aws_proxy import AwsProxy
 from testing.fake_secretmanager import FakeSecretManager
 from testing.moto import Aws, start_moto
 from testing.process import use_binary
+from testing.supervised import Supervised
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,3 +59,23 @@ def gsm() -> Iterator[FakeSecretManager]:
     """A fresh fake Google Secret Manager on loopback."""
     with FakeSecretManager() as fake:
         yield fake
+
+
+class Supervise(Protocol):
+    def __call__(self, tmp: Path, **options: Any) -> Supervised: ...
+
+
+@pytest.fixture
+def supervise() -> Iterator[Supervise]:
+    """Start a long-running secrets-init to watch (testing.supervised.Supervised's options);
+    whatever is left of it is killed at the end of the test."""
+    started: list[Supervised] = []
+
+    def start(tmp: Path, **options: Any) -> Supervised:
+        item = Supervised(tmp, **options)
+        started.append(item)
+        return item
+
+    yield start
+    for item in started:
+        item.kill()

@@ -16,7 +16,8 @@ import pytest
 from testing import process
 from testing.fake_secretmanager import FakeSecretManager, gsm_env
 from testing.process import child_env, run
-from testing.supervised import wait_for
+from testing.supervised import children_of, proc_state, wait_for
+from tests.conftest import Supervise
 
 REF = "gcp:secretmanager:projects/proj-1/secrets/"
 
@@ -113,18 +114,82 @@ def test_malformed_destinations_are_refused_before_anything_runs(value: str) -> 
 
 
 def test_tempfile_is_removed_when_secrets_init_is_terminated(
-    gsm: FakeSecretManager, tmp_path: Path
+    gsm: FakeSecretManager, supervise: Supervise, tmp_path: Path
 ) -> None:
     gsm.add_secret("proj-1", "s", b"v")
     env = gsm_env(gsm, S=REF + "s?destination=tempfile")
-    proc = subprocess.Popen(
-        [*process.command(), "--secrets-dir", str(tmp_path), "--", "sleep", "30"],
-        env=env,
-        stderr=subprocess.PIPE,
-    )
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    options = ["--secrets-dir", str(secrets)]
+    item = supervise(tmp_path, options=options, command=["sleep", "30"], env=env)
     wait_for(
-        lambda: any(p.is_dir() and any(p.iterdir()) for p in tmp_path.iterdir()), what="secret file"
+        lambda: any(p.is_dir() and any(p.iterdir()) for p in secrets.iterdir()), what="secret file"
     )
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
-    assert list(tmp_path.iterdir()) == []
+    item.send(signal.SIGTERM)
+    code, _, err = item.finish()
+    assert code == 128 + signal.SIGTERM, err
+    assert list(secrets.iterdir()) == []
+
+
+def test_a_relative_secrets_dir_gives_the_program_an_absolute_path(
+    gsm: FakeSecretManager, tmp_path: Path
+) -> None:
+    gsm.add_secret("proj-1", "s", b"v")
+    (tmp_path / "rel").mkdir()
+    done = subprocess.run(
+        [*process.command(), "--secrets-dir", "rel", "--", "sh", "-c", 'echo "$S"; cat "$S"'],
+        env=gsm_env(gsm, S=REF + "s?destination=tempfile"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    path, data = done.stdout.splitlines()
+    assert os.path.isabs(path) and path.startswith(f"{tmp_path}/rel/secrets-init-")
+    assert data == "v"
+
+
+def test_variables_whose_file_names_collide_get_a_file_each(gsm: FakeSecretManager) -> None:
+    gsm.add_secret("proj-1", "one", b"first")
+    gsm.add_secret("proj-1", "two", b"second")
+    env = gsm_env(
+        gsm, A_B=REF + "one?destination=tempfile", **{"A B": REF + "two?destination=tempfile"}
+    )
+    program = 'import os; print(open(os.environ["A_B"]).read(), open(os.environ["A B"]).read())'
+    result = run(["--", sys.executable, "-c", program], env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["first", "second"]
+
+
+def staging_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if ".secrets-init-" in p.name)
+
+
+def test_a_term_while_files_are_staged_leaves_no_staging_file(
+    gsm: FakeSecretManager, supervise: Supervise, tmp_path: Path
+) -> None:
+    """The child is stopped while a staging file (0400, the secret in it) sits beside its
+    destination; then secrets-init is told to stop, as `docker stop` would."""
+    gsm.add_secret("proj-1", "s", b"staged-secret" * 1000)
+    destinations = tmp_path / "out"
+    destinations.mkdir()
+    files = {f"F{i:03d}": f"{REF}s?destination={destinations}/f{i:03d}" for i in range(300)}
+    item = supervise(tmp_path, command=["true"], env=gsm_env(gsm, **files))
+    caught = False
+    while not caught and item.proc.poll() is None:
+        children = children_of(item.init_pid)
+        if not children or not staging_files(destinations):
+            continue
+        child = children[0]
+        os.kill(child, signal.SIGSTOP)
+        wait_for(lambda: proc_state(child) == "T", what="the child stopped")  # noqa: B023
+        caught = bool(staging_files(destinations))
+        if not caught:
+            os.kill(child, signal.SIGCONT)
+    assert caught, "secrets-init finished before a staging file was seen"
+    item.send(signal.SIGTERM)
+    code, _, err = item.finish()
+    assert code == 128 + signal.SIGTERM, err
+    assert staging_files(destinations) == []

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,22 +19,9 @@ from testing import process
 from testing.process import child_env, run
 from testing.supervised import Supervised, children_of, proc_state, wait_for
 from testing.witness import Witness
+from tests.conftest import Supervise
 
 MODES = [pytest.param(False, id="process"), pytest.param(True, id="pid1", marks=pytest.mark.pid1)]
-
-
-@pytest.fixture
-def supervised(tmp_path: Path) -> Iterator[list[Supervised]]:
-    started: list[Supervised] = []
-    yield started
-    for item in started:
-        item.kill()
-
-
-def start(started: list[Supervised], tmp: Path, **kwargs: object) -> Supervised:
-    item = Supervised(tmp, **kwargs)  # type: ignore[arg-type]
-    started.append(item)
-    return item
 
 
 @pytest.mark.parametrize("pid1", MODES)
@@ -106,9 +92,9 @@ FORWARDED = [
 
 @pytest.mark.parametrize("pid1", MODES)
 def test_every_catchable_signal_is_forwarded(
-    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+    pid1: bool, tmp_path: Path, supervise: Supervise
 ) -> None:
-    item = start(supervised, tmp_path, pid1=pid1)
+    item = supervise(tmp_path, pid1=pid1)
     child = item.ready()
     for number in FORWARDED:
         item.send(number)
@@ -119,11 +105,11 @@ def test_every_catchable_signal_is_forwarded(
 
 @pytest.mark.parametrize("pid1", MODES)
 def test_group_mode_reaches_the_whole_group_child_mode_only_the_child(
-    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+    pid1: bool, tmp_path: Path, supervise: Supervise
 ) -> None:
     group_dir = tmp_path / "group"
     group_dir.mkdir()
-    grouped = start(supervised, group_dir, recorder_args=["--grandchild"], pid1=pid1)
+    grouped = supervise(group_dir, recorder_args=["--grandchild"], pid1=pid1)
     child, grandchild = grouped.ready("child"), grouped.ready("grandchild")
     grouped.send(signal.SIGUSR1)
     grouped.wait_received(child, signal.SIGUSR1)
@@ -131,8 +117,7 @@ def test_group_mode_reaches_the_whole_group_child_mode_only_the_child(
 
     child_dir = tmp_path / "child"
     child_dir.mkdir()
-    single = start(
-        supervised,
+    single = supervise(
         child_dir,
         options=["--signal-mode", "child"],
         recorder_args=["--grandchild"],
@@ -148,10 +133,9 @@ def test_group_mode_reaches_the_whole_group_child_mode_only_the_child(
 
 @pytest.mark.parametrize("pid1", MODES)
 def test_rewrite_from_flag_and_environment(
-    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+    pid1: bool, tmp_path: Path, supervise: Supervise
 ) -> None:
-    item = start(
-        supervised,
+    item = supervise(
         tmp_path,
         options=["--rewrite", "TERM:USR1", "--rewrite", "SIGHUP:0"],
         pid1=pid1,
@@ -169,8 +153,8 @@ def test_rewrite_from_flag_and_environment(
     assert signal.SIGQUIT not in received
 
 
-def test_rewrite_from_environment_alone(tmp_path: Path, supervised: list[Supervised]) -> None:
-    item = start(supervised, tmp_path, env=child_env(SECRETS_INIT_REWRITE="INT:USR2,TERM:QUIT"))
+def test_rewrite_from_environment_alone(tmp_path: Path, supervise: Supervise) -> None:
+    item = supervise(tmp_path, env=child_env(SECRETS_INIT_REWRITE="INT:USR2,TERM:QUIT"))
     child = item.ready()
     item.send(signal.SIGINT)
     item.wait_received(child, signal.SIGUSR2)
@@ -180,9 +164,9 @@ def test_rewrite_from_environment_alone(tmp_path: Path, supervised: list[Supervi
 
 @pytest.mark.parametrize("pid1", MODES)
 def test_term_makes_the_child_exit_and_status_is_passed_on(
-    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+    pid1: bool, tmp_path: Path, supervise: Supervise
 ) -> None:
-    item = start(supervised, tmp_path, recorder_args=["--exit-on-term"], pid1=pid1)
+    item = supervise(tmp_path, recorder_args=["--exit-on-term"], pid1=pid1)
     item.ready()
     item.send(signal.SIGTERM)
     code, _, _ = item.finish()
@@ -220,35 +204,27 @@ def test_pid1_reaps_orphans() -> None:
     assert result.returncode == 0
 
 
-def test_not_pid1_becomes_subreaper_and_reaps_orphans() -> None:
-    proc = subprocess.Popen(
-        [
-            *process.command(),
-            "--",
-            "sh",
-            "-c",
-            "for i in 1 2 3 4 5; do (sleep 0.2 &) ; done; sleep 2",
-        ],
-        env=child_env(),
-    )
-    try:
-        wait_for(lambda: len(children_of(proc.pid)) >= 6, what="orphans adopted by secrets-init")
-        time.sleep(0.6)  # the orphans (sleep 0.2) have exited by now
-        assert zombies_with_parent(proc.pid) == []
-        assert len(children_of(proc.pid)) == 1  # only the shell is left
-    finally:
-        assert proc.wait(timeout=20) == 0
+def test_not_pid1_becomes_subreaper_and_reaps_orphans(supervise: Supervise, tmp_path: Path) -> None:
+    script = "for i in 1 2 3 4 5; do (sleep 0.2 &) ; done; sleep 2"
+    item = supervise(tmp_path, command=["sh", "-c", script])
+    init = item.init_pid
+    wait_for(lambda: len(children_of(init)) >= 6, what="orphans adopted by secrets-init")
+    time.sleep(0.6)  # the orphans (sleep 0.2) have exited by now
+    assert zombies_with_parent(init) == []
+    assert len(children_of(init)) == 1  # only the shell is left
+    code, _, err = item.finish()
+    assert code == 0, err
 
 
 def start_with_leftover(
-    supervised: list[Supervised], tmp: Path, pid1: bool, leftover: str, options: list[str]
+    supervise: Supervise, tmp: Path, pid1: bool, leftover: str, options: list[str]
 ) -> tuple[Supervised, int, Path]:
     """secrets-init running a shell that leaves `leftover` in its group, then exits 5 once
     the test writes to the returned fifo; and the leftover's pid."""
     go = tmp / "go"
     os.mkfifo(go)
     script = f"{leftover} & read line < {go}; exit 5"
-    item = start(supervised, tmp, options=options, command=["sh", "-c", script], pid1=pid1)
+    item = supervise(tmp, options=options, command=["sh", "-c", script], pid1=pid1)
     wait_for(lambda: children_of(item.init_pid), what="the shell")
     [shell] = children_of(item.init_pid)
     wait_for(lambda: children_of(shell), what="the leftover")
@@ -270,9 +246,9 @@ def exiting(pid: int) -> bool:
 
 @pytest.mark.parametrize("pid1", MODES)
 def test_leftover_group_is_terminated_when_the_child_exits(
-    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+    pid1: bool, tmp_path: Path, supervise: Supervise
 ) -> None:
-    item, left, go = start_with_leftover(supervised, tmp_path, pid1, "sleep 30", [])
+    item, left, go = start_with_leftover(supervise, tmp_path, pid1, "sleep 30", [])
     # secrets-init is held at its own exit, so whatever ends the leftover by then is its
     # doing, not the kernel's: as PID 1, its exit kills the whole namespace.
     init = Witness.seize(item.init_pid)
@@ -295,9 +271,9 @@ def test_leftover_group_is_terminated_when_the_child_exits(
 
 @pytest.mark.parametrize("pid1", MODES)
 def test_wait_all_waits_for_every_descendant(
-    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+    pid1: bool, tmp_path: Path, supervise: Supervise
 ) -> None:
-    item, left, go = start_with_leftover(supervised, tmp_path, pid1, "sleep 1", ["--wait-all"])
+    item, left, go = start_with_leftover(supervise, tmp_path, pid1, "sleep 1", ["--wait-all"])
     witness = Witness.seize(left)
     go.write_text("go\n")
     init_exiting: list[bool] = []
@@ -311,9 +287,9 @@ def test_wait_all_waits_for_every_descendant(
 
 
 def test_job_control_stops_and_resumes_child_and_itself(
-    tmp_path: Path, supervised: list[Supervised]
+    tmp_path: Path, supervise: Supervise
 ) -> None:
-    item = start(supervised, tmp_path)
+    item = supervise(tmp_path)
     child = item.ready()
     item.send(signal.SIGTSTP)
     wait_for(lambda: proc_state(child) == "T", what="child stopped")
@@ -326,10 +302,8 @@ def test_job_control_stops_and_resumes_child_and_itself(
 
 
 @pytest.mark.pid1
-def test_job_control_as_pid1_stops_and_resumes_child(
-    tmp_path: Path, supervised: list[Supervised]
-) -> None:
-    item = start(supervised, tmp_path, pid1=True)
+def test_job_control_as_pid1_stops_and_resumes_child(tmp_path: Path, supervise: Supervise) -> None:
+    item = supervise(tmp_path, pid1=True)
     child = item.ready()
     host_child = children_of(item.init_pid)[0]
     item.send(signal.SIGTTIN)
@@ -344,10 +318,10 @@ IDLE_WATCH = 6.5  # seconds: longer than any polling interval worth having
 
 @pytest.mark.parametrize("pid1", MODES)
 def test_idle_supervisor_sleeps_in_the_kernel(
-    pid1: bool, tmp_path: Path, supervised: list[Supervised]
+    pid1: bool, tmp_path: Path, supervise: Supervise
 ) -> None:
     """Not one wake-up while nothing happens, watched long enough to see a 5-second timer."""
-    item = start(supervised, tmp_path, pid1=pid1)
+    item = supervise(tmp_path, pid1=pid1)
     item.ready()
     tasks = Path(f"/proc/{item.init_pid}/task")
 
