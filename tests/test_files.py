@@ -114,21 +114,21 @@ def test_malformed_destinations_are_refused_before_anything_runs(value: str) -> 
 
 
 def test_tempfile_is_removed_when_secrets_init_is_terminated(
-    gsm: FakeSecretManager, tmp_path: Path
+    gsm: FakeSecretManager, supervise: Supervise, tmp_path: Path
 ) -> None:
     gsm.add_secret("proj-1", "s", b"v")
     env = gsm_env(gsm, S=REF + "s?destination=tempfile")
-    proc = subprocess.Popen(
-        [*process.command(), "--secrets-dir", str(tmp_path), "--", "sleep", "30"],
-        env=env,
-        stderr=subprocess.PIPE,
-    )
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    options = ["--secrets-dir", str(secrets)]
+    item = supervise(tmp_path, options=options, command=["sleep", "30"], env=env)
     wait_for(
-        lambda: any(p.is_dir() and any(p.iterdir()) for p in tmp_path.iterdir()), what="secret file"
+        lambda: any(p.is_dir() and any(p.iterdir()) for p in secrets.iterdir()), what="secret file"
     )
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 128 + signal.SIGTERM
-    assert list(tmp_path.iterdir()) == []
+    item.send(signal.SIGTERM)
+    code, _, err = item.finish()
+    assert code == 128 + signal.SIGTERM, err
+    assert list(secrets.iterdir()) == []
 
 
 def test_a_relative_secrets_dir_gives_the_program_an_absolute_path(
