@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from secrets_init import candidates, exits, signals, terminal
+from secrets_init import candidates, exits, libc, signals, terminal
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms at start-up
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def become_program(settings: Settings, private_dir: str | None, log: Logger) -> 
     try:
         in_supervisor_session = terminal.leave_supervisor_group()
         signals.reset_for_exec(keep_python_ignores=True)
-        environ = dict(os.environb)
+        environ = _without_unnamed(dict(os.environb), log)
         if candidates.has_references(environ):
             environ = _with_secrets(settings, private_dir, environ, log)
         environ = scrub_frozen_variables(environ)
@@ -60,6 +60,7 @@ def _with_secrets(
 ) -> dict[bytes, bytes]:
     from secrets_init import environment, references
 
+    _no_core_dumps(log)
     found, malformed = references.scan(environ, settings.provider)
     if malformed:
         _refuse(malformed, "malformed secret references", log)
@@ -74,6 +75,33 @@ def _with_secrets(
     for reference in found:
         log.debug(f"{reference.variable}: resolved {reference.text} via {reference.provider}")
     return environ
+
+
+def _without_unnamed(environ: dict[bytes, bytes], log: Logger) -> dict[bytes, bytes]:
+    """Drop an entry with an empty name (`=value`), with a warning.
+
+    execve() allows one, but Python's exec refuses it, so kept it would stop
+    every program from starting, references or not.
+    """
+    if b"" not in environ:
+        return environ
+    log.warning("dropped an environment entry with an empty name ('=...'); it cannot be passed on")
+    return {name: value for name, value in environ.items() if name}
+
+
+def _no_core_dumps(log: Logger) -> None:
+    """No core dump (nor ptrace by our own user) while credentials and values are in memory.
+
+    PR_SET_DUMPABLE is per process and reset by exec, so the program's own
+    setting is what it was; RLIMIT_CORE, which exec keeps, is left alone.
+    """
+    pr_set_dumpable = 4
+    try:
+        failed = libc.call("prctl", pr_set_dumpable, 0, 0, 0, 0) != 0
+    except OSError:
+        failed = True
+    if failed:
+        log.warning("cannot switch core dumps off while resolving secrets (prctl failed)")
 
 
 def _refuse(errors: Sequence[ResolutionError], summary: str, log: Logger) -> NoReturn:
