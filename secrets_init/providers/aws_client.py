@@ -22,12 +22,29 @@ import time
 from collections.abc import Hashable, Iterable
 from typing import Any
 
-import boto3
+from secrets_init.providers import backoff, trimmed_import
+from secrets_init.providers.pool import Pool
+
+# botocore straight, not boto3: the same session and credential chain (boto3's
+# Session wraps botocore's), without boto3's import of s3transfer and its
+# multiprocessing and concurrent.futures, which cost more than the rest of the
+# client's set-up. botocore's documentation and urllib3's HTTP/2 switch are
+# left out of the import (see trimmed_import).
+try:
+    trimmed_import.import_trimmed(
+        ("botocore.session",),
+        lazy_packages=("botocore.docs", "urllib3.http2"),
+        docstring_modules=("botocore.docs.docstring",),
+    )
+except ModuleNotFoundError as missing:
+    if (missing.name or "").split(".", 1)[0] != "botocore":
+        raise
+    # Named after what `pip install 'secrets-init[aws]'` installs, as the message says.
+    raise ModuleNotFoundError("No module named 'boto3'", name="boto3") from None
+
+import botocore.session
 from botocore import exceptions
 from botocore.config import Config
-
-from secrets_init.providers import backoff
-from secrets_init.providers.pool import Pool
 
 # Calls in flight at once per provider, and HTTP connections kept per client.
 WORKERS = 16
@@ -254,14 +271,17 @@ def _client(service: str, region: str, deadline: float) -> Any:
         if client is not None:
             return client
         if _session is None:
-            _session = boto3.session.Session()
+            _session = botocore.session.get_session()
         if _credentials_found is None:
             try:
-                _credentials_found = _session.get_credentials() is not None
+                credentials = _session.get_credentials()
             except exceptions.BotoCoreError as error:
                 raise CallError(
                     f"cannot get AWS credentials ({type(error).__name__})", GLOBAL
                 ) from None
+            _credentials_found = credentials is not None
+            if credentials is not None:
+                _refresh_in_background(credentials)
         if not _credentials_found:
             raise CallError(NO_CREDENTIALS, GLOBAL)
         left = max(0.1, deadline - time.monotonic())
@@ -273,10 +293,26 @@ def _client(service: str, region: str, deadline: float) -> Any:
             user_agent_appid="secrets-init",
         )
         try:
-            client = _session.client(service, region_name=region, config=config)
+            client = _session.create_client(service, region_name=region, config=config)
         except exceptions.BotoCoreError as error:
             raise CallError(
                 f"cannot set up the AWS {service} client ({type(error).__name__})", GLOBAL
             ) from None
         _clients[(service, region)] = client
         return client
+
+def _refresh_in_background(credentials: Any) -> None:
+    """Start fetching credentials that are fetched on first use (web identity's STS call).
+
+    That exchange then overlaps with creating the clients instead of holding
+    up the first request's signing. A failure is left for the calls to meet:
+    they ask again and report it as they always have.
+    """
+
+    def refresh() -> None:
+        try:
+            credentials.get_frozen_credentials()
+        except BaseException:  # noqa: BLE001, S110 - the calls ask again and report it
+            pass
+
+    threading.Thread(target=refresh, name="aws-credentials", daemon=True).start()
