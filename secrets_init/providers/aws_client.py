@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 from collections.abc import Hashable, Iterable
 from typing import Any
 
@@ -129,6 +130,14 @@ def describe_code(code: str, subject: str, region: str, permission: str) -> tupl
     return f"AWS error {_safe(code)}", UNCLEAR
 
 
+def shown_url(url: str) -> str:
+    """`url` as messages print it: without the `user:password@` an endpoint URL may carry."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def _safe(code: str) -> str:
     """An error code as printed: identifiers only, never free text from a body."""
     if code and len(code) <= 64 and set(code) <= _CODE_CHARS:
@@ -145,7 +154,7 @@ def client_for(pool: Pool, service: str, region: str, targets: Iterable[Hashable
     except CallError as error:
         pool.fail(targets, error.cause)
         return None
-    pool.doing(targets, f"waiting for {client.meta.endpoint_url}")
+    pool.doing(targets, f"waiting for {shown_url(client.meta.endpoint_url)}")
     return client
 
 
@@ -188,7 +197,7 @@ def call(
     Raises CallError with a cause that names the subject, never a value.
     """
     method = getattr(client, _snake(api))
-    endpoint = client.meta.endpoint_url
+    endpoint = shown_url(client.meta.endpoint_url)
     waiting = f"waiting for {endpoint}"
     attempt = 0
     while True:

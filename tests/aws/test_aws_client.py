@@ -241,3 +241,25 @@ def test_web_identity_credentials_like_eks_irsa(aws: Aws, proxy: AwsProxy, tmp_p
         f"SECRET: {aws.sm_ref('irsa')}: cannot get AWS credentials: "
         "AssumeRoleWithWebIdentity failed with AccessDenied"
     )
+
+
+def test_an_endpoints_credentials_are_never_printed(aws: Aws, proxy: AwsProxy) -> None:
+    """AWS_ENDPOINT_URL may carry user:password@; messages name the endpoint without them."""
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{placeholder.getsockname()[1]}"
+    hung = proxy.url.removeprefix("http://")
+    proxy.faults = [Fault.hang_up()]
+    cases = [  # endpoint, what the message says after the reference
+        (f"http://user:hunter2@{closed}", f"cannot reach the endpoint http://{closed}"),
+        (f"https://user:hunter2@{hung}", f"TLS handshake with https://{hung} failed"),
+        (f"http://user:hunter2@{hung}", f"timed out after 2s waiting for http://{hung}"),
+    ]
+    for endpoint, expected in cases:
+        ref = aws.sm_ref("any")
+        result = run(
+            ["--timeout", "2", "--", "true"], env=aws_env(endpoint, SECRET=ref), timeout=30
+        )
+        assert result.returncode == 1
+        assert result.errors[0] == f"SECRET: {ref}: {expected}"
+        assert "hunter2" not in result.stderr and "user:" not in result.stderr
