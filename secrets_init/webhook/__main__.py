@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,8 +23,6 @@ START_ERROR = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import os
-
     try:
         options = config.parse(sys.argv[1:] if argv is None else argv, os.environ)
     except config.OptionsError as error:
@@ -45,11 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"secrets-init-webhook: cannot start: {error}", file=sys.stderr)
         return START_ERROR
     registry = Registry(options.platform, options.registry_timeout)
-    excluded = (
-        (options.namespace, *options.exclude_namespaces)
-        if options.namespace
-        else options.exclude_namespaces
-    )
+    excluded = tuple(filter(None, (options.namespace, *options.exclude_namespaces)))
     mutator = Mutator(
         image=options.image,
         cluster=cluster,

@@ -38,6 +38,14 @@ def environment(pod: dict[str, Any]) -> dict[str, str]:
         except config.UsageError as error:
             raise AnnotationError(f"annotation {key}: {error}") from None
         variables[option.variable] = str(value)
+    if len(variables) > 1:  # options that are fine alone may still not go together
+        try:
+            config.parse(["program"], variables)
+        except config.UsageError as error:
+            keys = ", ".join(
+                k for k in annotations if k.startswith(PREFIX) and k not in _NOT_OPTIONS
+            )
+            raise AnnotationError(f"annotations {keys}: {error}") from None
     return variables
 
 
