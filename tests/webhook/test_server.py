@@ -220,8 +220,3 @@ def test_options_and_their_twins(ca: CertificateAuthority, tmp_path: Path) -> No
         SECRETS_INIT_WEBHOOK_IMAGE="i",
     )
     assert done.returncode == 1 and "cannot start" in done.stderr and "none.crt" in done.stderr
-
-
-def test_the_console_script_is_declared() -> None:
-    text = (ROOT / "pyproject.toml").read_text()
-    assert 'secrets-init-webhook = "secrets_init.webhook.__main__:main"' in text
