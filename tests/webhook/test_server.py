@@ -174,13 +174,26 @@ def test_renewed_certificate_files_are_served_without_a_restart(
         assert webhook.stop() == 0, webhook.output()
 
 
-def test_no_values_in_the_log(webhook: Webhook, api: FakeApiServer) -> None:
-    api.faults["plain"] = 500
-    for shape in [*pods.SHAPES.values(), *pods.WITHOUT_REFERENCES.values()]:
-        if all(c.get("command") for c in shape["spec"]["containers"]):
-            webhook.review(pods.review(shape))
+def test_no_values_in_the_log_even_at_debug(
+    ca: CertificateAuthority, api: FakeApiServer, tmp_path: Path
+) -> None:
+    """Debug lines of the webhook, the Kubernetes client and urllib3 included."""
+    issued = ca.issue("webhook-debug")
+    env = {
+        "KUBECONFIG": str(api.kubeconfig(ca.path, tmp_path / "kubeconfig")),
+        "SECRETS_INIT_WEBHOOK_LOG_LEVEL": "debug",
+    }
+    webhook = Webhook(ca.path, issued.cert, issued.key, env)
+    try:
+        api.faults["plain"] = 500
+        for shape in [*pods.SHAPES.values(), *pods.WITHOUT_REFERENCES.values()]:
+            if all(c.get("command") for c in shape["spec"]["containers"]):
+                webhook.review(pods.review(shape))
+    finally:
+        assert webhook.stop() == 0
     log = webhook.output()
     assert "review u-1 orders/orders-*: mutated" in log
+    assert "/api/v1/namespaces/orders/secrets/refs" in log  # urllib3's debug line: it is on
     for objects in (pods.CONFIG_MAPS, pods.SECRETS):
         for values in objects.values():
             for value in values.values():
