@@ -62,39 +62,57 @@ def detect(pod: dict[str, Any], namespace: str, cluster: Cluster) -> Detection:
     return detection
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Where a variable (or, with `key` None, a set of them) comes from."""
+
+    kind: str
+    name: str
+    key: str | None
+    where: str  # for the warning: "env NAME" or "envFrom"
+
+
 def _has_references(container: dict[str, Any], reader: _Reader, warnings: list[str]) -> bool:
-    found = False
-    name = container.get("name", "")
-    for variable in container.get("env") or []:
-        if "value" in variable:
-            found = found or is_reference(str(variable["value"]))
+    """Literal values first, then objects, stopping at the first reference found.
+
+    A container is warned about only when an unreadable object is the reason it
+    is injected: when something else already proves it needs secrets-init,
+    there is nothing to guess.
+    """
+    literals = (v.get("value") for v in container.get("env") or [] if "value" in v)
+    if any(is_reference(str(value)) for value in literals):
+        return True
+    guesses = []
+    for source in _sources(container):
+        try:
+            keys = reader.keys(source.kind, source.name)
+        except ReadError as error:
+            guesses.append(_guess(container.get("name", ""), source, error))
             continue
-        source = variable.get("valueFrom") or {}
-        for kind, ref_key in ((CONFIG_MAP, "configMapKeyRef"), (SECRET, "secretKeyRef")):
-            ref = source.get(ref_key)
-            if ref is None:
-                continue
-            try:
-                found = ref.get("key") in reader.keys(kind, ref.get("name", "")) or found
-            except ReadError as error:
-                warnings.append(_guess(name, f"env {variable.get('name')}", kind, ref, error))
-                found = True
-    for source in container.get("envFrom") or []:
-        for kind, ref_key in ((CONFIG_MAP, "configMapRef"), (SECRET, "secretRef")):
-            ref = source.get(ref_key)
-            if ref is None:
-                continue
-            try:
-                found = bool(reader.keys(kind, ref.get("name", ""))) or found
-            except ReadError as error:
-                warnings.append(_guess(name, "envFrom", kind, ref, error))
-                found = True
+        if keys if source.key is None else source.key in keys:
+            return True
+    warnings += guesses
+    return bool(guesses)
+
+
+def _sources(container: dict[str, Any]) -> list[_Source]:
+    found = []
+    for variable in container.get("env") or []:
+        value_from = variable.get("valueFrom") or {}
+        for kind, member in ((CONFIG_MAP, "configMapKeyRef"), (SECRET, "secretKeyRef")):
+            if ref := value_from.get(member):
+                where = f"env {variable.get('name')}"
+                found.append(_Source(kind, str(ref.get("name", "")), str(ref.get("key")), where))
+    for entry in container.get("envFrom") or []:
+        for kind, member in ((CONFIG_MAP, "configMapRef"), (SECRET, "secretRef")):
+            if ref := entry.get(member):
+                found.append(_Source(kind, str(ref.get("name", "")), None, "envFrom"))
     return found
 
 
-def _guess(container: str, where: str, kind: str, ref: dict[str, Any], error: ReadError) -> str:
+def _guess(container: str, source: _Source, error: ReadError) -> str:
     """Short: the API server may cut warnings longer than 256 characters."""
     return (
-        f"container {container}: {where}: cannot read {kind} {ref.get('name')} ({error}); "
-        "secrets-init injected anyway"
+        f"container {container}: {source.where}: cannot read {source.kind} {source.name} "
+        f"({error}); secrets-init injected anyway"
     )

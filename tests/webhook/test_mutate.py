@@ -316,3 +316,41 @@ def test_the_cache_is_memory_backed() -> None:
     env = {v["name"]: v["value"] for v in _container(after, "app")["env"]}
     mounts = {m["mountPath"]: m for m in _container(after, "app")["volumeMounts"]}
     assert mounts[env["SECRETS_INIT_CACHE"]]["name"] == layout.CACHE_VOLUME
+
+
+def test_no_read_and_no_warning_once_a_reference_is_certain() -> None:
+    """A literal reference decides without the API; the first object with one ends the search."""
+    cluster = MemoryCluster(failing={"broken": ReadError("HTTP 500", 500)})
+    literal = pods.pod(
+        pods.container(
+            command=["/app"], env=pods.env(DB=pods.SM), envFrom=[{"secretRef": {"name": "broken"}}]
+        )
+    )
+    outcome, response = decide(literal, mutator(cluster=cluster))
+    assert outcome == MUTATED and "warnings" not in response
+    assert cluster.reads == []
+    sources = pods.pod(
+        pods.container(
+            command=["/app"],
+            envFrom=[{"configMapRef": {"name": "refs"}}, {"secretRef": {"name": "broken"}}],
+        )
+    )
+    outcome, response = decide(sources, mutator(cluster=cluster))
+    assert outcome == MUTATED and "warnings" not in response
+    assert cluster.reads == [("ConfigMap", "orders", "refs")]
+
+
+def test_a_warning_only_when_the_guess_decides() -> None:
+    cluster = MemoryCluster(failing={"broken": ReadError("HTTP 403 Forbidden", 403)})
+    shape = pods.pod(
+        pods.container(
+            command=["/app"],
+            envFrom=[{"secretRef": {"name": "broken"}}, {"configMapRef": {"name": "plain"}}],
+        )
+    )
+    outcome, response = decide(shape, mutator(cluster=cluster))
+    assert outcome == MUTATED
+    assert response["warnings"] == [
+        "container app: envFrom: cannot read Secret broken (HTTP 403 Forbidden); "
+        "secrets-init injected anyway"
+    ]
