@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import signal
 import socket
 import subprocess
 import sys
@@ -63,6 +65,7 @@ def start_moto(host: str = "127.0.0.1", timeout: float = 60) -> Moto:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_end_with_parent,
     )
     moto = Moto(f"http://{host}:{port}", process)
     deadline = time.monotonic() + timeout
@@ -73,6 +76,12 @@ def start_moto(host: str = "127.0.0.1", timeout: float = 60) -> Moto:
             moto.stop()
             raise RuntimeError(f"moto's server did not start on {host}:{port}")
         time.sleep(0.1)
+
+
+def _end_with_parent() -> None:
+    """In moto's process before exec: a test run that is killed takes its moto with it."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def client(url: str, service: str, region: str = "us-east-1") -> Any:
