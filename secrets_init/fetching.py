@@ -9,6 +9,7 @@ must be back by the deadline, otherwise the missing targets fail with a timeout.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import warnings
@@ -69,10 +70,19 @@ def fetch_all(
         )
         for name, targets in by_provider.items()
     ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(max(0.0, context.deadline - time.monotonic()) + _GRACE)
+    # No cyclic garbage collection while the providers import and set up their
+    # SDKs: those make ~100,000 objects that all live until the exec, and the
+    # collections they trigger find next to nothing yet cost ~15% of that work.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(max(0.0, context.deadline - time.monotonic()) + _GRACE)
+    finally:
+        if collecting:
+            gc.enable()
 
     fetched: list[Fetched] = []
     errors: list[ResolutionError] = []

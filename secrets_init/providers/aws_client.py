@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 import urllib.parse
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import Any
 
 from secrets_init.providers import backoff, trimmed_import
@@ -281,6 +281,7 @@ def _client(service: str, region: str, deadline: float) -> Any:
             return client
         if _session is None:
             _session = botocore.session.get_session()
+            _check_services_one_by_one(_session.get_component("data_loader"))
         if _credentials_found is None:
             try:
                 credentials = _session.get_credentials()
@@ -309,6 +310,55 @@ def _client(service: str, region: str, deadline: float) -> Any:
             ) from None
         _clients[(service, region)] = client
         return client
+
+
+def _check_services_one_by_one(loader: Any) -> None:
+    """Let botocore check that a service exists by looking at that service alone.
+
+    Before loading a model, botocore checks the service's name against the
+    list of every service it has data for, which it builds by looking into
+    all ~450 service directories (~2,000 file-system calls, ~10 ms, for each
+    kind of model). `_KnownServices` answers that check from the one
+    directory, and builds the full list only when something reads it (the
+    error for an unknown service lists them all).
+    """
+    listing = loader.list_available_services
+
+    def list_available_services(type_name: str) -> _KnownServices:
+        return _KnownServices(loader, type_name, listing)
+
+    loader.list_available_services = list_available_services
+
+
+class _KnownServices(Sequence[str]):
+    def __init__(self, loader: Any, type_name: str, listing: Callable[[str], list[str]]) -> None:
+        self._loader = loader
+        self._type_name = type_name
+        self._listing = listing
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        try:
+            self._loader.determine_latest_version(name, self._type_name)
+        except exceptions.DataNotFoundError:
+            return False
+        except Exception:  # noqa: BLE001 - a botocore that works otherwise: ask the full list
+            return name in self._all()
+        return True
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def _all(self) -> list[str]:
+        return self._listing(self._type_name)  # botocore caches it
+
 
 def _refresh_in_background(credentials: Any) -> None:
     """Start fetching credentials that are fetched on first use (web identity's STS call).

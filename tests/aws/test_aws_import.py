@@ -1,10 +1,15 @@
-"""What a resolution imports of the AWS SDK (secrets_init/providers/trimmed_import.py).
+"""What the AWS providers skip of the SDK's set-up, and that skipping changes no answer.
 
-Real `secrets-init -- true` runs against moto, with `-X importtime`, which the
-forked child inherits: its imports are in the output too. The documentation
-machinery and the package metadata must stay out of a resolution; and when
-the trim cannot work (here: its stand-in fails while botocore imports), the
-SDK is imported whole and the secrets still resolve.
+Imports (secrets_init/providers/trimmed_import.py): real `secrets-init -- true`
+runs against moto, with `-X importtime`, which the forked child inherits: its
+imports are in the output too. The documentation machinery and the package
+metadata must stay out of a resolution; and when the trim cannot work (here:
+its stand-in fails while botocore imports), the SDK is imported whole and
+the secrets still resolve.
+
+Known services (aws_client._KnownServices): botocore's check that a service
+exists is answered from that service's directory; the answers must be the
+ones botocore's full list gives.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import botocore.session
 import pytest
+from botocore.exceptions import UnknownServiceError
 
+from secrets_init.providers import aws_client
 from testing.aws_proxy import AwsProxy
 from testing.moto import Aws, aws_env
 from testing.process import binary
@@ -67,12 +75,13 @@ def _resolve(aws: Aws, proxy: AwsProxy, **extra: str) -> set[str]:
     }
 
 
-@pytest.fixture(autouse=True)
-def _module_only() -> None:
+@pytest.fixture
+def module_only() -> None:
     if binary() is not None:
         pytest.skip("imports are measured on the module, not the frozen binary")
 
 
+@pytest.mark.usefixtures("module_only")
 def test_a_resolution_imports_no_sdk_documentation_and_no_package_metadata(
     aws: Aws, proxy: AwsProxy
 ) -> None:
@@ -81,6 +90,7 @@ def test_a_resolution_imports_no_sdk_documentation_and_no_package_metadata(
     assert not imported & set(TRIMMED), sorted(imported & set(TRIMMED))
 
 
+@pytest.mark.usefixtures("module_only")
 def test_when_the_trim_fails_the_sdk_is_imported_whole_and_secrets_resolve(
     aws: Aws, proxy: AwsProxy, tmp_path: Path
 ) -> None:
@@ -89,3 +99,23 @@ def test_when_the_trim_fails_the_sdk_is_imported_whole_and_secrets_resolve(
     pythonpath = os.pathsep.join((str(tmp_path), base["PYTHONPATH"]))
     imported = _resolve(aws, proxy, PYTHONPATH=pythonpath)
     assert "botocore.docs.service" in imported  # imported whole, the second time
+
+
+def test_known_services_answer_as_botocore_s_full_list() -> None:
+    plain = botocore.session.get_session().get_component("data_loader")
+    loader = botocore.session.get_session().get_component("data_loader")
+    aws_client._check_services_one_by_one(loader)
+    for type_name in ("service-2", "endpoint-rule-set-1", "waiters-2"):
+        everything = plain.list_available_services(type_name)
+        known = loader.list_available_services(type_name)
+        assert isinstance(known, aws_client._KnownServices)
+        for name in ("secretsmanager", "ssm", "sts", "sso-oidc", "no-such-service", "data"):
+            assert (name in known) == (name in everything), (type_name, name)
+        assert list(known) == everything and len(known) == len(everything)
+
+
+def test_an_unknown_service_is_refused_with_botocore_s_list() -> None:
+    session = botocore.session.get_session()
+    aws_client._check_services_one_by_one(session.get_component("data_loader"))
+    with pytest.raises(UnknownServiceError, match=r"Valid service names are: .*secretsmanager"):
+        session.create_client("no-such-service", region_name="us-east-1")
