@@ -8,6 +8,8 @@ to run secrets-init.
 - `testing.process`: running secrets-init as a real process or as PID 1, with an environment
   built from nothing, and what came of it.
 - `testing.supervised`: a long-running secrets-init around a program that records signals.
+- `testing.witness`: ptrace on one process, to see the signals PID 1 sends it before PID 1's
+  exit tears the namespace down.
 
 It lives outside tests/ so bench/ and scripts/demo.py need not import test modules, and it
 is not part of the wheel (pyproject.toml packages only secrets_init*).
