@@ -161,3 +161,15 @@ def test_a_destination_is_not_written_when_a_later_one_cannot_be(
     assert [line.split(":", 1)[0] for line in result.errors[:-1]] == ["B_SECOND"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["first"]
     assert target.read_text() == "old"
+
+
+def test_a_lone_surrogate_json_key_is_reported_not_an_internal_error(
+    gsm: FakeSecretManager,
+) -> None:
+    gsm.add_secret("proj-1", "odd-key", b'{"GOOD": "1", "\\ud800": "2"}')
+    result = run(["--expand-json", "--", "true"], env=gsm_env(gsm, ODD=f"{GOOGLE}odd-key"))
+    assert result.returncode == 1
+    assert result.errors[0] == (
+        f"ODD: {GOOGLE}odd-key: --expand-json: key '\\ud800' is not a valid variable name "
+        "(not valid UTF-8)"
+    )

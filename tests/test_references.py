@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from secrets_init import candidates, providers, references
 from secrets_init.references import ResolutionError
 from testing.aws_proxy import AwsProxy
-from testing.fake_secretmanager import FakeSecretManager
+from testing.fake_secretmanager import FakeSecretManager, gsm_env
 from testing.moto import ACCOUNT, Aws, aws_env
 from testing.process import run
 
@@ -290,3 +292,57 @@ def test_a_reference_that_is_not_utf8_is_an_error_naming_its_variable(
     assert not (tmp_path / "environ.json").exists()
     assert result.errors[0].startswith("BAD: ")
     assert result.errors[0].endswith(": reference is not valid UTF-8")
+
+
+@pytest.fixture(scope="module")
+def shared_gsm() -> Iterator[FakeSecretManager]:
+    with FakeSecretManager() as fake:
+        fake.add_secret("proj-1", "fuzz", "fuzzed-secret")
+        yield fake
+
+
+_PLAIN = st.binary(max_size=30).filter(
+    lambda value: b"\0" not in value and not value.startswith(candidates.SCHEMES)
+)
+_NOT_UTF8 = st.builds(
+    lambda prefix, tail: prefix.encode() + tail,
+    st.sampled_from(["gcp:secretmanager:", "arn:aws:ssm:", "arn:aws-x:secretsmanager:"]),
+    st.binary(min_size=1, max_size=10).filter(lambda tail: b"\0" not in tail),
+).filter(lambda value: not value.isascii() and _undecodable(value))
+
+
+def _undecodable(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=_NAMES, other=_NAMES, other_value=st.one_of(_PLAIN, _NOT_UTF8))
+def test_names_and_values_of_any_bytes_end_to_end(
+    shared_gsm: FakeSecretManager, tmp_path: Path, name: bytes, other: bytes, other_value: bytes
+) -> None:
+    """The secret reaches the program under its variable's own name, whatever bytes that name
+    is; a value that is not a reference passes byte for byte; a prefixed value that is not
+    UTF-8 stops the run with an error that names its variable."""
+    base = bytes_env(gsm_env(shared_gsm))
+    assume(name != other and name not in base and other not in base)
+    env = {**base, name: b"gcp:secretmanager:projects/proj-1/secrets/fuzz", other: other_value}
+    out = tmp_path / f"environ-{os.urandom(4).hex()}.json"
+    result = run(["--", sys.executable, "-c", DUMP, str(out)], env=env)
+    assert "Traceback" not in result.stderr
+    if other_value.startswith(candidates.SCHEMES):  # and not UTF-8
+        assert result.returncode == 1 and not out.exists()
+        assert result.errors[0].startswith(f"{references.display_name(other)}: ")
+        event("refused: a prefixed value that is not UTF-8")
+        return
+    assert result.returncode == 0, result.stderr
+    seen = {bytes.fromhex(k): bytes.fromhex(v) for k, v in json.loads(out.read_text()).items()}
+    assert seen[name] == b"fuzzed-secret"
+    assert seen[other] == other_value
+    assert set(seen) == set(env)
+    event("resolved" + (", a name that is not UTF-8" if _undecodable(name) else ""))
