@@ -85,7 +85,8 @@ def test_the_child_cannot_dump_core_while_it_resolves_and_the_program_can(
         wait_for(lambda: proxy.total_calls() > 0, timeout=30, what="the child's first call")
         secrets_init = stuck.pid  # setpriv execs it
         (child,) = children_of(secrets_init)
-        assert os.stat(f"/proc/{secrets_init}/environ").st_uid == uid  # PID 1 is dumpable, as it was
+        # PID 1 is dumpable, as it was
+        assert os.stat(f"/proc/{secrets_init}/environ").st_uid == uid
         assert os.stat(f"/proc/{child}/environ").st_uid == 0
     finally:
         os.killpg(stuck.pid, signal.SIGKILL)
