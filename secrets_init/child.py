@@ -41,15 +41,22 @@ def become_program(settings: Settings, private_dir: str | None, log: Logger) -> 
         environ = _without_unnamed(dict(os.environb), log)
         if candidates.has_references(environ):
             environ = _with_secrets(settings, private_dir, environ, log)
-        environ = scrub_frozen_variables(environ)
-        # Only now: keys typed while secrets are resolved still reach
-        # secrets-init, which decides whether the program starts at all.
-        terminal.take(in_supervisor_session, log)
-        signals.reset_for_exec()
-        _exec(settings.command, environ, log)
+        exec_program(settings, environ, in_supervisor_session, log)
     except BaseException as error:  # noqa: BLE001 - last resort before os._exit
         log.error(f"internal error before starting the program: {type(error).__name__}")
         os._exit(exits.ERROR)
+
+
+def exec_program(
+    settings: Settings, environ: dict[bytes, bytes], in_supervisor_session: bool, log: Logger
+) -> NoReturn:
+    """The last steps, shared with a refresh child that becomes the restarted program."""
+    environ = scrub_frozen_variables(environ)
+    # Only now: keys typed while secrets are resolved still reach
+    # secrets-init, which decides whether the program starts at all.
+    terminal.take(in_supervisor_session, log)
+    signals.reset_for_exec()
+    _exec(settings.command, environ, log)
 
 
 def _with_secrets(
@@ -67,7 +74,19 @@ def _with_secrets(
     if not found:
         return environ
     started = time.monotonic()
-    environ, errors = environment.program_environment(environ, found, settings, private_dir, log)
+    from secrets_init import rotation
+
+    if rotation.child_channel is not None:  # --refresh: the first digests go to PID 1
+        from secrets_init import refresh
+
+        channel = rotation.child_channel
+        environ, errors = refresh.first_resolution(
+            environ, found, settings, private_dir, log, channel
+        )
+    else:
+        environ, errors = environment.program_environment(
+            environ, found, settings, private_dir, log
+        )
     if errors:
         _refuse(errors, f"{len(errors)} of {len(found)} secret references failed", log)
     elapsed_ms = (time.monotonic() - started) * 1000

@@ -179,6 +179,43 @@ OPTIONS: tuple[Option, ...] = (
         short="-i",
     ),
     Option(
+        "--refresh",
+        VALUE,
+        (
+            "fetch every reference again every DURATION",
+            "(90, 90s, 5m, 1h; at least 1s; +-10% jitter);",
+            "see docs/rotation.md",
+        ),
+        metavar="DURATION",
+        default_help="off",
+    ),
+    Option(
+        "--refresh-signal",
+        VALUE,
+        ("sent to COMMAND when a secret file changed;", "0 for none"),
+        metavar="SIG",
+        default=signals.SIGHUP,
+        default_help="HUP",
+    ),
+    Option(
+        "--on-change",
+        VALUE,
+        (
+            "when an environment secret changed: restart",
+            "COMMAND, or stop it and exit with status 75",
+        ),
+        choices=("restart", "exit"),
+        default="restart",
+    ),
+    Option(
+        "--stop-timeout",
+        VALUE,
+        ("SIGKILL a program told to stop after DURATION",),
+        metavar="DURATION",
+        default=10.0,
+        default_help="10s",
+    ),
+    Option(
         "--check",
         FLAG,
         (
@@ -233,10 +270,14 @@ class Settings:
         "interactive",
         "log_format",
         "log_level",
+        "on_change",
         "provider",
+        "refresh",
+        "refresh_signal",
         "rewrite",
         "secrets_dir",
         "signal_mode",
+        "stop_timeout",
         "timeout",
         "wait_all",
     )  # fmt: skip
@@ -253,6 +294,10 @@ class Settings:
     expand_json: bool
     google_project: str | None
     secrets_dir: str | None
+    refresh: float | None  # seconds; None: resolve once, at start
+    refresh_signal: int  # 0: none
+    on_change: str
+    stop_timeout: float
 
     def __init__(self) -> None:
         self.action = "run"  # run | check | copy | version | help
@@ -368,9 +413,45 @@ def _apply(settings: Settings, option: Option, value: str | bool | list[str]) ->
             raise UsageError(f"--timeout: not a number of seconds: {value!r}") from None
         if not 0 < settings.timeout < 86400:
             raise UsageError(f"--timeout: must be between 0 and 86400 seconds: {value!r}")
+    elif key in ("refresh", "stop_timeout"):
+        assert isinstance(value, str)
+        if key == "refresh" and not value.strip():
+            settings.refresh = None  # an empty twin: off, as if unset
+            return
+        seconds = parse_duration(option.flag, value)
+        if key == "refresh" and seconds < 1:
+            raise UsageError(f"--refresh: must be at least 1s: {value!r}")
+        setattr(settings, key, seconds)
+    elif key == "refresh_signal":
+        assert isinstance(value, str)
+        try:
+            number = signals.parse_signal(value)
+        except ValueError as error:
+            raise UsageError(f"--refresh-signal: {error}") from None
+        if number and (number in (signals.SIGKILL, signals.SIGSTOP) or signals.reserved(number)):
+            name = signals.signal_name(number)
+            raise UsageError(f"--refresh-signal: {name} cannot be a refresh signal")
+        settings.refresh_signal = number
     else:
         assert isinstance(value, str)
         setattr(settings, key, value or None)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(flag: str, text: str) -> float:
+    """`90`, `90s`, `1.5m`, `1h` in seconds: a number with an optional unit (seconds by default)."""
+    spec = text.strip().lower()
+    unit = _UNITS.get(spec[-1:], 0)
+    number = spec[:-1] if unit else spec
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 366 * 86400 or number.strip() != number or "_" in number:
+        raise UsageError(f"{flag}: not a duration (90, 90s, 5m, 1h): {text!r}")
+    return seconds
 
 
 def parse_rewrites(specs: Sequence[str]) -> dict[int, int]:

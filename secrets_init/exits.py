@@ -24,6 +24,10 @@ USAGE = 2  # a bad option or SECRETS_INIT_* value
 LAUNCHER = 125
 CANNOT_EXECUTE = 126  # the program exists but exec() refused it
 NOT_FOUND = 127  # the program is not on PATH / does not exist
+# With `--on-change exit`: a secret that goes to an environment variable
+# changed, and the program was stopped so that the orchestrator starts the
+# container again with it (sysexits' EX_TEMPFAIL, "try again").
+SECRETS_CHANGED = 75
 _SIGNALLED = 128
 
 

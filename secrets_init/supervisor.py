@@ -11,6 +11,13 @@ and a working directory kept on a volume would keep that volume busy (it
 could not be unmounted) for that whole life. The child keeps the directory
 it was started in, and the program starts there.
 
+With `--refresh` (see `secrets_init.rotation`) it also watches the report of
+the child that is resolving or refreshing, and the select() gets a timeout:
+the next refresh, or the end of `--stop-timeout` for a program told to stop.
+Between refreshes that timer is the only wake-up. A program told to stop for a
+restart is replaced by the refresh child that found the change: it has the
+new environment already, and execs once PID 1 has seen the old program exit.
+
 Standard library only: this process lives as long as the container.
 """
 
@@ -21,7 +28,7 @@ import select
 import time
 from collections.abc import Callable
 
-from secrets_init import exits, libc, signals, terminal
+from secrets_init import candidates, exits, libc, rotation, signals, terminal
 from secrets_init.config import Settings
 from secrets_init.log import Logger
 
@@ -30,15 +37,51 @@ _RESOLVING_GRACE = 2.0
 
 
 class _State:
-    __slots__ = ("child", "exit_status", "held", "program_running", "terminal")
+    __slots__ = ("child", "exit_status", "held", "program_running", "rotating", "terminal")
 
-    def __init__(self, child: int, terminal: bool) -> None:
+    def __init__(self, child: int, terminal: bool, rotating: _Rotating | None) -> None:
         self.child = child
         # We lead the session of the terminal that the child's group is given.
         self.terminal = terminal
         self.program_running = False  # the child has exec'd the program
         self.held: list[int] = []  # signals that arrived before that
         self.exit_status: int | None = None  # the main child's status, as we will exit
+        self.rotating = rotating  # None without --refresh
+
+
+class _Rotating:
+    """PID 1's side of `--refresh`: the timer, the reporting child, a stop under way."""
+
+    __slots__ = (
+        "buffer",
+        "channel",
+        "due",
+        "first",
+        "keyring",
+        "known",
+        "pid",
+        "refresh_deadline",
+        "reported",
+        "shutting_down",
+        "stop_deadline",
+        "stopping_for",
+        "successor",
+    )
+
+    def __init__(self, cwd: str) -> None:
+        self.keyring = rotation.Keyring()
+        self.known = rotation.Known(cwd)
+        self.due: float | None = None  # when the next refresh starts (time.monotonic())
+        self.pid: int | None = None  # the refresh child, while it runs
+        self.refresh_deadline: float | None = None  # when a refresh child is stuck past --timeout
+        self.channel: rotation.Channel | None = None  # of the child whose report is awaited
+        self.first = True  # that child is the first resolving child, not a refresh child
+        self.buffer = b""
+        self.reported = False  # that child's report has been acted on
+        self.successor = False  # the refresh child will become the program
+        self.stopping_for: str | None = None  # "restart" or "exit": the program was told to stop
+        self.stop_deadline: float | None = None  # when it gets SIGKILL
+        self.shutting_down = False  # TERM received: nothing new starts
 
 
 def become_subreaper() -> None:
@@ -68,40 +111,252 @@ def supervise(
     """
     status_read, status_write = os.pipe2(os.O_CLOEXEC)
     leads_terminal = terminal.led_by(os.getpid())
+    rotating = None
+    if settings.refresh is not None and candidates.has_references(os.environb):
+        rotating = _Rotating(_working_directory())
+        rotating.channel = rotation.Channel(rotating.keyring)
     child = os.fork()
     if child == 0:
         os.close(status_read)
         inbox.detach()
+        if rotating is not None and rotating.channel is not None:
+            rotating.channel.in_child()
+            rotation.child_channel = rotating.channel
         start_child()
         os._exit(exits.ERROR)  # start_child never returns; this is belt and braces
     os.close(status_write)
+    if rotating is not None and rotating.channel is not None:
+        rotating.channel.in_parent()
     os.chdir("/")
-    state = _State(child, leads_terminal)
+    state = _State(child, leads_terminal, rotating)
     log.debug(f"started child {child}")
 
-    watched = [*inbox.read_fds, status_read]
+    status_fds = [status_read]
     while True:
+        report_fds = [rotating.channel.report_read] if rotating and rotating.channel else []
+        watched = [*inbox.read_fds, *status_fds, *report_fds]
         try:
-            ready, _, _ = select.select(watched, [], [])
+            ready, _, _ = select.select(watched, [], [], _timeout(rotating))
         except InterruptedError:
             continue
-        if status_read in ready and not os.read(status_read, 64):
-            watched.remove(status_read)
+        # (status_read's number may be a report pipe's once it is closed)
+        if status_fds and status_read in ready and not os.read(status_read, 64):
+            status_fds.clear()
             os.close(status_read)
-            state.program_running = True
-            for number in state.held:
-                _forward(settings, state, number, log)
-            state.held.clear()
+            _program_started(settings, state, log)
+        if rotating is not None:
+            status = _on_rotation(settings, state, rotating, inbox, set(ready), log)
+            if status is not None:
+                return status
         for number in inbox.drain() if set(inbox.read_fds) & set(ready) else ():
             status = _on_signal(settings, state, number, log)
             if status is not None:
                 return status
 
 
+def _program_started(settings: Settings, state: _State, log: Logger) -> None:
+    """The child has exec'd: what was held for the program is delivered now."""
+    state.program_running = True
+    for number in state.held:
+        _forward(settings, state, number, log)
+    state.held.clear()
+
+
+def _working_directory() -> str:
+    """Where a restarted program starts: where the first one did (PID 1 leaves it for `/`)."""
+    try:
+        return os.getcwd()
+    except OSError:  # removed under us; the program then starts in `/` too
+        return "/"
+
+
+def _timeout(rotating: _Rotating | None) -> float | None:
+    """select()'s timeout: the next thing the clock decides, or None to sleep until woken."""
+    if rotating is None:
+        return None
+    moments = [
+        moment
+        for moment in (rotating.due, rotating.stop_deadline, rotating.refresh_deadline)
+        if moment is not None
+    ]
+    if not moments:
+        return None
+    return max(0.0, min(moments) - time.monotonic())
+
+
+def _on_rotation(
+    settings: Settings,
+    state: _State,
+    rotating: _Rotating,
+    inbox: signals.SignalInbox,
+    ready: set[int],
+    log: Logger,
+) -> int | None:
+    """Read a report, start a due refresh, kill a program that did not stop in time."""
+    channel = rotating.channel
+    if channel is not None and channel.report_read in ready:
+        data = os.read(channel.report_read, 65536)
+        if data:
+            rotating.buffer += data
+            if not rotating.reported and (b"\n" + rotating.buffer).endswith(b"\nend\n"):
+                rotating.reported = True
+                _on_report(settings, state, rotating, rotation.parse_report(rotating.buffer), log)
+        else:
+            _report_closed(settings, state, rotating, log)
+    now = time.monotonic()
+    if rotating.stop_deadline is not None and now >= rotating.stop_deadline:
+        rotating.stop_deadline = None
+        log.info(f"the program did not stop within {settings.stop_timeout:g}s; sending SIGKILL")
+        _kill(-state.child if settings.signal_mode == "group" else state.child, signals.SIGKILL)
+    deadline = rotating.refresh_deadline
+    if deadline is not None and now >= deadline:
+        rotating.refresh_deadline = None
+        if rotating.pid is not None and not rotating.successor:
+            log.warning("refresh: still running well past --timeout; stopping it")
+            _kill(rotating.pid, signals.SIGTERM)
+            _kill(rotating.pid, signals.SIGCONT)
+    if rotating.due is not None and now >= rotating.due:
+        assert settings.refresh is not None
+        rotating.due = rotation.next_refresh(settings.refresh, now)
+        if _may_refresh(state, rotating):  # a refresh still running: this one is skipped
+            _start_refresh(settings, rotating, inbox, log)
+            rotating.refresh_deadline = now + settings.timeout + _RESOLVING_GRACE
+    return None
+
+
+def _may_refresh(state: _State, rotating: _Rotating) -> bool:
+    return (
+        state.program_running
+        and state.exit_status is None
+        and rotating.pid is None
+        and rotating.channel is None
+        and rotating.stopping_for is None
+        and not rotating.shutting_down
+    )
+
+
+def _start_refresh(
+    settings: Settings, rotating: _Rotating, inbox: signals.SignalInbox, log: Logger
+) -> None:
+    channel = rotation.Channel(rotating.keyring)
+    pid = os.fork()
+    if pid == 0:
+        channel.in_child()
+        inbox.detach()
+        from secrets_init import refresh  # the child's half: never imported by PID 1
+
+        refresh.refresh(settings, channel, rotating.known, log)
+    channel.in_parent()
+    rotating.pid, rotating.channel, rotating.first = pid, channel, False
+    rotating.buffer, rotating.reported, rotating.successor = b"", False, False
+    log.debug(f"refreshing secrets in child {pid}")
+
+
+def _on_report(
+    settings: Settings, state: _State, rotating: _Rotating, report: rotation.Report, log: Logger
+) -> None:
+    """Act on a complete report: the first resolution's, or a refresh's."""
+    if rotating.first:  # the first resolution: what is known, and the timer
+        rotating.known.update(report)
+        assert settings.refresh is not None
+        rotating.due = rotation.next_refresh(settings.refresh)
+        return
+    if state.exit_status is not None or rotating.shutting_down:
+        return
+    if report.action in ("none", "failed"):
+        log.debug(f"refresh: {'no secret changed' if report.action == 'none' else 'failed'}")
+        return
+    rotating.known.update(report)
+    changed = []
+    if report.changed_env:
+        changed.append(f"{report.names(report.changed_env)} (environment)")
+    if report.changed_files:
+        changed.append(f"{report.names(report.changed_files)} (file)")
+    what = "; ".join(changed)
+    if report.action == "signal":
+        number = settings.refresh_signal
+        if number:
+            name = signals.signal_name(number)
+            log.info(f"secrets changed: {what}; files replaced, sending {name} to the program")
+            _forward(settings, state, number, log)
+        else:
+            log.info(f"secrets changed: {what}; files replaced (--refresh-signal 0: no signal)")
+        return
+    if report.action == "restart":
+        log.info(f"secrets changed: {what}; restarting the program")
+        rotating.successor = True
+    else:
+        log.info(
+            f"secrets changed: {what}; stopping the program, then exiting with status "
+            f"{exits.SECRETS_CHANGED} so that the container is started again"
+        )
+    rotating.stopping_for = report.action
+    rotating.stop_deadline = time.monotonic() + settings.stop_timeout
+    _forward(settings, state, signals.SIGTERM, log)
+
+
+def _report_closed(settings: Settings, state: _State, rotating: _Rotating, log: Logger) -> None:
+    """End of a report pipe: the child exec'd or exited."""
+    channel = rotating.channel
+    assert channel is not None
+    os.close(channel.report_read)
+    os.close(channel.go_write)
+    rotating.channel = None
+    if not rotating.first and not rotating.reported:
+        log.warning("refresh: the child ended without a report; the program keeps running")
+    if rotating.successor and rotating.stopping_for is None and rotating.pid is None:
+        # The refresh child that was told to go ahead has exec'd: the new program runs.
+        rotating.successor = False
+        assert settings.refresh is not None
+        rotating.due = rotation.next_refresh(settings.refresh)
+        _program_started(settings, state, log)
+    elif rotating.successor and rotating.stopping_for is not None:
+        rotating.successor = False  # died before the old program stopped
+
+
+def _stop_refresher(rotating: _Rotating | None) -> None:
+    """End a refresh child (or a successor that has not exec'd) without leaving a zombie.
+
+    TERM first: a child replacing a secret file holds it until its staging
+    file is gone (see files.write_secrets); KILL if it lingers.
+    """
+    if rotating is None:
+        return
+    rotating.successor = False
+    if rotating.channel is not None:
+        os.close(rotating.channel.report_read)
+        os.close(rotating.channel.go_write)  # a successor waiting for the go-ahead exits
+        rotating.channel = None
+    if rotating.pid is None:
+        return
+    _kill(rotating.pid, signals.SIGTERM)
+    _kill(rotating.pid, signals.SIGCONT)
+    if not _exited_within(rotating.pid, _RESOLVING_GRACE):
+        _kill(rotating.pid, signals.SIGKILL)
+        _wait_for(rotating.pid)
+    rotating.pid = None
+
+
 def _on_signal(settings: Settings, state: _State, number: int, log: Logger) -> int | None:
     """Handle one received signal; a return value means: exit with it now."""
     if number == signals.SIGCHLD:
         return _reap(settings, state, log)
+    rotating = state.rotating
+    if rotating is not None and rotating.stopping_for is not None and state.program_running:
+        # The program is being stopped, to be restarted or for us to exit.
+        if number not in signals.STOP_RESOLVING:
+            state.held.append(number)  # for the restarted program
+            return None
+        if not rotating.shutting_down:
+            name = signals.signal_name(number)
+            log.info(f"received {name} while the program stops; not starting it again")
+        rotating.shutting_down = True
+        _stop_refresher(rotating)
+        _forward(settings, state, number, log)
+        return None
+    if rotating is not None and number == signals.SIGTERM and state.program_running:
+        rotating.shutting_down = True  # stopping: no refresh, no restart from now on
+        _stop_refresher(rotating)
     if not state.program_running:
         if number in signals.STOP_RESOLVING and state.exit_status is None:
             name = signals.signal_name(number)
@@ -169,15 +424,46 @@ def _reap(settings: Settings, state: _State, log: Logger) -> int | None:
             if pid == state.child and state.terminal:
                 _pass_terminal(state, stopped=os.WIFSTOPPED(wait_status), log=log)
             continue
+        rotating = state.rotating
+        if rotating is not None and pid == rotating.pid:
+            rotating.pid = rotating.refresh_deadline = None
+            log.debug(f"refresh child {pid} exited, status {exit_status_of(wait_status)}")
+            continue
         if pid != state.child:
             log.debug(f"reaped orphan {pid}")
             continue
         state.exit_status = exit_status_of(wait_status)
         log.debug(f"child {pid} exited, status {state.exit_status}")
+        if rotating and rotating.stopping_for is not None and not rotating.shutting_down:
+            status = _after_stop(settings, state, rotating, log)
+            if status is None:
+                continue
+            return status
+        _stop_refresher(rotating)
         if not settings.wait_all:
             # What is left of the program's group is told to go, as dumb-init does.
             _kill(-state.child, signals.SIGTERM)
             return state.exit_status
+
+
+def _after_stop(settings: Settings, state: _State, rotating: _Rotating, log: Logger) -> int | None:
+    """The program we told to stop has exited: exit, or let its successor exec."""
+    if not settings.wait_all:
+        _kill(-state.child, signals.SIGTERM)  # its leftovers, as when a program exits
+    rotating.stop_deadline = None
+    if rotating.stopping_for == "exit":
+        return exits.SECRETS_CHANGED
+    rotating.stopping_for = None
+    channel = rotating.channel
+    if not rotating.successor or rotating.pid is None or channel is None:
+        log.error("the program stopped, but the refresh child that was to replace it is gone")
+        return exits.ERROR
+    log.debug(f"the program stopped (status {state.exit_status}); starting it again")
+    state.child, rotating.pid = rotating.pid, None
+    state.exit_status = None
+    state.program_running = False
+    os.write(channel.go_write, b"g")
+    return None
 
 
 def _pass_terminal(state: _State, stopped: bool, log: Logger) -> None:

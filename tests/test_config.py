@@ -90,8 +90,10 @@ def test_every_option_is_in_help_and_has_its_twin(option: config.Option) -> None
     sample = {config.FLAG: "1", config.LIST: "TERM:QUIT", config.VALUE: ""}[option.kind]
     if option.choices:
         sample = option.choices[-1]
-    elif option.attribute == "timeout":
+    elif option.attribute in ("timeout", "refresh", "stop_timeout"):
         sample = "7"
+    elif option.attribute == "refresh_signal":
+        sample = "USR1"
     elif option.kind == config.VALUE:
         sample = "/somewhere"
     settings = config.parse(["app"], {option.variable: sample})

@@ -13,9 +13,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
+
+from testing.fake_secretmanager import FakeSecretManager
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,3 +119,28 @@ def test_the_recorder_sees_what_pid1_imports(tmp_path: Path) -> None:
     )
     modules = set(record.read_text().split())
     assert {"dataclasses", "botocore"} <= modules
+
+
+def test_pid1_imports_stay_light_through_refreshes(tmp_path: Path, gsm: FakeSecretManager) -> None:
+    """With --refresh, PID 1 forks a refresh child each interval; the fetching, the digests
+    (hmac, hashlib) and the sockets' enums stay in those children."""
+    gsm.add_secret("proj-1", "a", "a-1")
+    gsm.add_secret("proj-1", "b", "b-1")
+    # -S keeps site's own imports (enum, re) out; the SDKs are found through PYTHONPATH.
+    purelib = sysconfig.get_paths()["purelib"]
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(ROOT), purelib]),
+        "SECRETMANAGER_EMULATOR_HOST": gsm.address,
+        "A": "gcp:secretmanager:projects/proj-1/secrets/a",
+        "B": "gcp:secretmanager:projects/proj-1/secrets/b?destination=tempfile",
+    }
+    status, modules = pid1_modules(tmp_path, env, "--refresh", "1s", "--", "sleep", "3.5")
+    assert status == 0
+    assert gsm.calls >= 2 * 3  # two secrets: the first resolution and two refreshes or more
+    assert "secrets_init.rotation" in modules  # it really refreshed
+    heavy = sorted(
+        modules & {*HEAVY, "hmac", "hashlib", "socket", "random", "secrets_init.refresh"}
+    )
+    assert heavy == [], f"PID 1 imported {heavy}"
+    sdks = sorted(m for m in modules if m.split(".")[0] in SDKS)
+    assert sdks == [], f"PID 1 imported {sdks}"
