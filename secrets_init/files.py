@@ -5,7 +5,8 @@ user could open them, and written completely before exec. `tempfile`
 destinations live in one private 0700 directory that the supervisor creates
 before the fork and removes when it exits; explicit destinations belong to
 the user and are replaced atomically (temp file in the same directory, then
-rename), so a reader never sees half a secret.
+rename), so a reader never sees half a secret. They are written all or none,
+and only once every reference has resolved (see `write_secrets`).
 """
 
 from __future__ import annotations
@@ -167,19 +168,19 @@ def write_secrets(private_dir: str | None, secrets: Sequence[tuple[str, str, byt
 
 
 def _stage(index: int, destination: str, data: bytes) -> str:
-    directory = check_destination(destination)
     stem = f".{os.path.basename(destination)}.secrets-init-{os.urandom(4).hex()}"
     try:
-        return _write_under_new_name(directory, stem, data)
+        return _write_under_new_name(check_destination(destination), stem, data)
     except OSError as error:
         raise _failed(index, destination, error) from None
 
 
 def _write_tempfile(index: int, private_dir: str | None, variable: str, data: bytes) -> str:
     """A file named after the variable (`-2`, `-3`... when names collide, as A_B and A B do)."""
-    if private_dir is None:
-        raise SecretFileError("no private directory for tempfile destinations")
     stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in variable) or "secret"
+    if private_dir is None:
+        missing = SecretFileError("no private directory for tempfile destinations")
+        raise _failed(index, stem, missing)
     try:
         return _write_under_new_name(private_dir, stem, data)
     except OSError as error:

@@ -193,3 +193,18 @@ def test_a_term_while_files_are_staged_leaves_no_staging_file(
     code, _, err = item.finish()
     assert code == 128 + signal.SIGTERM, err
     assert staging_files(destinations) == []
+
+
+def test_secret_files_are_written_all_or_none(tmp_path: Path) -> None:
+    """A destination that cannot be written keeps every other one as it was."""
+    from secrets_init import files
+
+    first = tmp_path / "first"
+    first.write_text("old")
+    secrets = [("A", str(first), b"new"), ("B", str(tmp_path / "gone" / "second"), b"new")]
+    with pytest.raises(files.SecretFileError) as problem:
+        files.write_secrets(None, secrets)
+    assert problem.value.index == 1
+    assert str(tmp_path / "gone" / "second") in str(problem.value)
+    assert first.read_text() == "old"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["first"]
