@@ -17,9 +17,19 @@
  * build time; after unpacking we overwrite them with the real paths, which
  * are only known now. Absolute paths also mean nothing needs /proc.
  *
- * `secrets-init copy DEST_DIR` is the one command handled here, without
- * unpacking anything: an initContainer's only writable directory may be the
- * volume it copies into, and the copy needs nothing of the Python tree.
+ * The tree is cut into parts (packaging/parts.py): `core` (interpreter,
+ * standard library, secrets-init) is unpacked for every run, a provider
+ * family's parts (botocore; grpc and google-auth; the TLS libraries both
+ * use) only when some environment value starts with that family's prefix:
+ * a byte-prefix look, as secrets_init.candidates takes, never a parse. A
+ * part a later run needs is added to the same tree under a lock.
+ *
+ * `secrets-init copy DEST_DIR` and `secrets-init lay DEST_DIR [FAMILY...]`
+ * are handled here, without the Python tree: an initContainer's only
+ * writable directory may be the volume it writes into. `lay` unpacks the
+ * parts into DEST_DIR once per pod, ready to run from there, and writes
+ * beside it this launcher without its payload, which then runs that tree
+ * in place (read-only, owned by whoever laid it) or says what is wrong with it.
  *
  * Everything here is written for the worst case of a container runtime:
  * no /proc, no shell, maybe no /tmp, maybe a read-only root.
@@ -50,28 +60,55 @@
  * for its own failures, distinct from the program's statuses). */
 #define EXIT_LAUNCHER 125
 
-#define TRAILER_MAGIC "SIBUNDL2"
+#define TRAILER_MAGIC "SIBUNDL3"
 #define CACHE_PREFIX ".secrets-init-"
-/* packaging/pack.py's MANIFEST: every file of the tree and its size, one per
- * line as "KIND SIZE PATH" (KIND f for a file, l for a symlink). */
-#define MANIFEST "secrets-init.manifest"
+/* packaging/pack.py's manifests: one per part of the tree, written last in
+ * the part's stream, listing every file and symlink of the part and its
+ * size, one per line as "KIND SIZE PATH" (KIND f for a file, l for a symlink). */
+#define MANIFEST_FORMAT "secrets-init.%s.manifest"
 #define MANIFEST_MAX (1 << 20)
+/* In a tree that `lay` wrote: the directory it was laid at, which is also
+ * the path patched into its bootloader. */
+#define LAID_AT "secrets-init.laid-at"
+#define MAX_FAMILIES 4
+#define MAX_PARTS 8
+
+/* A family of providers (packaging/parts.py's FAMILIES): an environment
+ * value starting with `prefix` may be one of its references. */
+struct family {
+    char name[16];
+    char prefix[32];
+};
+
+/* A part of the tree (packaging/parts.py's PARTS): one zstd stream. */
+struct part {
+    char name[16];
+    char families[32];        /* comma-separated; empty: every run needs it */
+    uint64_t offset;          /* of its stream, relative to payload_offset */
+    uint64_t size;
+};
 
 /* Written by packaging/pack.py; little-endian, at the very end of the file. */
 struct trailer {
     char magic[8];
     uint64_t payload_offset;  /* start of the first zstd stream in this file */
-    uint64_t payload_size;    /* length of both streams */
-    uint64_t second_offset;   /* start of the second stream, relative to the first */
+    uint64_t payload_size;    /* length of all streams; 0 in a launcher that `lay` wrote */
     uint64_t interp_offset;   /* PT_INTERP placeholder, offset in the bootloader file */
     uint64_t rpath_offset;    /* DT_RPATH placeholder, offset in the bootloader file */
     uint32_t interp_capacity; /* bytes available there, including the NUL */
     uint32_t rpath_capacity;
+    uint32_t family_count;
+    uint32_t part_count;
+    uint32_t laid;            /* 1: no payload; the tree is next to this file */
+    uint32_t pad;
+    struct family families[MAX_FAMILIES];
+    struct part parts[MAX_PARTS];
     char hash[32];            /* content hash, hex, NUL-padded: names the cache dir */
     char bootloader[64];      /* tree-relative paths, NUL-padded */
     char interp[64];
     char libdir[64];
 };
+_Static_assert(sizeof(struct trailer) == 992, "packaging/pack.py's TRAILER");
 
 /* Record kinds of the unpacked stream. */
 enum { REC_DIR = 'd', REC_FILE = 'f', REC_LINK = 'l', REC_END = 'e' };
@@ -86,6 +123,8 @@ struct record_header {
 };
 
 static const char *self_path;
+/* `lay`: the tree is for other users and containers to run (dirs 0755). */
+static int laying;
 
 static void die(const char *fmt, ...)
 {
@@ -150,8 +189,81 @@ static void read_trailer(int fd, struct trailer *t)
     t->bootloader[sizeof t->bootloader - 1] = 0;
     t->interp[sizeof t->interp - 1] = 0;
     t->libdir[sizeof t->libdir - 1] = 0;
-    if (t->payload_offset + t->payload_size > (uint64_t)end - sizeof *t || t->second_offset > t->payload_size)
+    if (t->family_count > MAX_FAMILIES || t->part_count == 0 || t->part_count > MAX_PARTS)
+        die("%s is not a complete secrets-init binary (bad part table)", self_path);
+    for (uint32_t i = 0; i < MAX_FAMILIES; i++) {
+        t->families[i].name[sizeof t->families[i].name - 1] = 0;
+        t->families[i].prefix[sizeof t->families[i].prefix - 1] = 0;
+    }
+    for (uint32_t i = 0; i < MAX_PARTS; i++) {
+        t->parts[i].name[sizeof t->parts[i].name - 1] = 0;
+        t->parts[i].families[sizeof t->parts[i].families - 1] = 0;
+        if (!t->laid && i < t->part_count && t->parts[i].offset + t->parts[i].size > t->payload_size)
+            die("%s is truncated", self_path);
+    }
+    if (t->payload_offset + t->payload_size > (uint64_t)end - sizeof *t)
         die("%s is truncated", self_path);
+}
+
+/* ---- which parts a run needs ----------------------------------------- */
+
+/* Whether `name` is in the comma-separated `list`. */
+static int listed(const char *list, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, name, len) == 0)
+            return 1;
+        p += n + (p[n] ? 1 : 0);
+    }
+    return 0;
+}
+
+/* The parts (a bit per index) a run needs when the families in `present`
+ * (a bit per family index) have references: those every run needs, and
+ * those of a family present. */
+static unsigned parts_for(const struct trailer *t, unsigned present)
+{
+    unsigned mask = 0;
+    for (uint32_t i = 0; i < t->part_count; i++) {
+        if (!t->parts[i].families[0])
+            mask |= 1u << i;
+        for (uint32_t f = 0; f < t->family_count; f++)
+            if ((present & (1u << f)) && listed(t->parts[i].families, t->families[f].name))
+                mask |= 1u << i;
+    }
+    return mask;
+}
+
+/* The families whose prefix starts some environment value: the byte-prefix
+ * look of secrets_init.candidates, never a parse (tests/binary/test_parts.py
+ * keeps the prefixes equal to the provider registry's). */
+static unsigned families_in(const struct trailer *t, char **envp)
+{
+    unsigned present = 0;
+    for (char **e = envp; *e; e++) {
+        const char *value = strchr(*e, '=');
+        if (!value)
+            continue;
+        value++;
+        for (uint32_t f = 0; f < t->family_count; f++)
+            if (t->families[f].prefix[0] && strncmp(value, t->families[f].prefix, strlen(t->families[f].prefix)) == 0)
+                present |= 1u << f;
+    }
+    return present;
+}
+
+/* "core+aws": the names of the parts in `mask`, for messages. */
+static const char *part_names(const struct trailer *t, unsigned mask)
+{
+    static char names[MAX_PARTS * 17];
+    names[0] = 0;
+    for (uint32_t i = 0; i < t->part_count; i++)
+        if (mask & (1u << i))
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", names[0] ? "+" : "",
+                     t->parts[i].name);
+    return names;
 }
 
 /* ---- choosing the cache directory ------------------------------------ */
@@ -281,13 +393,16 @@ static int usable_base(const char *base)
     return 1;
 }
 
-/* 1 if every file and symlink the tree's manifest lists is in `cache` with
- * its size. A /tmp cleaner removes files it thinks unused (an extension
- * module the last runs did not import), so the bootloader alone says little;
- * a hundred fstatat() calls cost well under a millisecond. */
-static int complete(int cache)
+/* 1 if every file and symlink that part `part`'s manifest lists is in
+ * `cache` with its size. A /tmp cleaner removes files it thinks unused (an
+ * extension module the last runs did not import), and a writer killed
+ * mid-way leaves a part without its manifest (the last file it writes); a
+ * hundred fstatat() calls cost well under a millisecond. */
+static int complete(int cache, const char *part)
 {
-    int fd = openat(cache, MANIFEST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    char manifest[64];
+    snprintf(manifest, sizeof manifest, MANIFEST_FORMAT, part);
+    int fd = openat(cache, manifest, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return 0;
     struct stat st;
@@ -327,12 +442,24 @@ out:
     return ok;
 }
 
+/* The parts of `mask` that are not complete in `cache`. */
+static unsigned missing_parts(int cache, const struct trailer *t, unsigned mask)
+{
+    unsigned missing = 0;
+    for (uint32_t i = 0; i < t->part_count; i++)
+        if ((mask & (1u << i)) && !complete(cache, t->parts[i].name))
+            missing |= 1u << i;
+    return missing;
+}
+
 /* A cache directory found by name is ours only if we made it: a directory
- * (not a symlink) owned by us, writable by nobody else, on an exec mount,
- * holding a bootloader we own and every file of the tree. Returns 1 trusted,
- * 0 absent, -1 refused, -2 present but incomplete (safe to replace). */
+ * (not a symlink) owned by us (or, for a tree that `lay` wrote, by `owner`:
+ * whoever owns the launcher we run could change it anyway), writable by
+ * nobody else, on an exec mount, holding a bootloader of that owner and the
+ * tree's first part complete. Returns 1 trusted, 0 absent, -1 refused, -2
+ * present but incomplete (safe to replace). */
 static int check_cache(int base_fd, const char *base, const char *name, const char *dir,
-                       const struct trailer *t)
+                       const struct trailer *t, uid_t owner)
 {
     struct stat st;
     struct statvfs vfs;
@@ -345,7 +472,7 @@ static int check_cache(int base_fd, const char *base, const char *name, const ch
             reject(base, "%s: %s", dir, strerror(saved));
         else if (!S_ISDIR(st.st_mode))
             reject(base, "%s exists and is not a directory; not trusted", dir);
-        else if (st.st_uid != geteuid())
+        else if (st.st_uid != owner)
             reject(base, "%s is owned by uid %u, not by us; not trusted", dir, (unsigned)st.st_uid);
         else
             reject(base, "%s: %s", dir, strerror(saved));
@@ -354,14 +481,14 @@ static int check_cache(int base_fd, const char *base, const char *name, const ch
     int state = -1;
     if (fstat(fd, &st) != 0) {
         reject(base, "%s: %s", dir, strerror(errno));
-    } else if (st.st_uid != geteuid()) {
+    } else if (st.st_uid != owner && st.st_uid != geteuid()) {
         reject(base, "%s is owned by uid %u, not by us; not trusted", dir, (unsigned)st.st_uid);
     } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
         reject(base, "%s is writable by others; not trusted", dir);
     } else if (fstatvfs(fd, &vfs) == 0 && (vfs.f_flag & ST_NOEXEC)) {
         reject(base, "mounted noexec");
     } else if (fstatat(fd, t->bootloader, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)
-               || st.st_uid != geteuid() || !complete(fd)) {
+               || (st.st_uid != owner && st.st_uid != geteuid()) || !complete(fd, t->parts[0].name)) {
         state = -2;
     } else {
         state = 1;
@@ -479,28 +606,41 @@ static int unpack_stream(int self_fd, uint64_t offset, uint64_t size, int root)
         if (!safe_relative(path))
             goto corrupt;
         mode_t mode = (mode_t)(h.mode & 0755);
+        /* Every file lands under a name of its own and is renamed into
+         * place: a part added to a tree in use never shows a half-written
+         * file, and what a killed writer left is simply replaced. */
+        char staged[PATH_MAX + 16];
+        snprintf(staged, sizeof staged, "%s.unpacking", path);
         if (h.kind == REC_DIR) {
-            if (mkdirat(root, path, 0700) != 0 && errno != EEXIST)
+            if (mkdirat(root, path, laying ? 0755 : 0700) != 0 && errno != EEXIST)
                 goto out;
         } else if (h.kind == REC_FILE) {
-            int fd = openat(root, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+            int fd = openat(root, staged, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
             if (fd < 0)
                 goto out;
             if (take(&s, NULL, h.size, fd) != 0) {
                 int saved = errno;
                 close(fd);
+                unlinkat(root, staged, 0);
                 errno = saved ? saved : EIO;
                 goto out;
             }
-            if (close(fd) != 0)
+            if (close(fd) != 0 || renameat(root, staged, root, path) != 0) {
+                int saved = errno;
+                unlinkat(root, staged, 0);
+                errno = saved;
                 goto out;
+            }
         } else if (h.kind == REC_LINK) {
             char target[PATH_MAX];
             if (h.size == 0 || h.size >= sizeof target || take(&s, target, h.size, -1) != 0)
                 goto corrupt;
             target[h.size] = 0;
-            if (target[0] == '/' || symlinkat(target, root, path) != 0)
+            unlinkat(root, staged, 0);
+            if (target[0] == '/' || symlinkat(target, root, staged) != 0)
                 goto corrupt;
+            if (renameat(root, staged, root, path) != 0)
+                goto out;
         } else {
             goto corrupt;
         }
@@ -517,28 +657,45 @@ out:
     return ok;
 }
 
-/* The tree is packed as two streams of about equal size (each with every
- * directory), so that a second process can decompress one while we do the
- * other: decompression is most of a first start's time. */
-static int unpack(int self_fd, const struct trailer *t, int root)
+/* Unpack the parts of `mask` into directory fd `root`, each part's stream
+ * in a process of its own: decompression is most of a first start's time.
+ * errno is set on failure. */
+static int unpack(int self_fd, const struct trailer *t, int root, unsigned mask)
 {
-    uint64_t first = t->second_offset ? t->second_offset : t->payload_size;
-    uint64_t second_at = t->payload_offset + first, second = t->payload_size - first;
-    pid_t helper = second ? fork() : -1;
-    if (helper == 0) {
-        int fd = open(self_path, O_RDONLY | O_CLOEXEC);
-        _exit(fd >= 0 && unpack_stream(fd, second_at, second, root) == 0 ? 0 : (errno ? errno : EIO) & 0x7f);
+    pid_t helpers[MAX_PARTS];
+    int count = 0, mine = -1, rc = 0, saved = 0;
+    for (uint32_t i = 0; i < t->part_count; i++) {
+        if (!(mask & (1u << i)))
+            continue;
+        if (mine < 0) {
+            mine = (int)i;
+            continue;
+        }
+        const struct part *p = &t->parts[i];
+        pid_t pid = fork();
+        if (pid == 0) {
+            int fd = open(self_path, O_RDONLY | O_CLOEXEC);
+            _exit(fd >= 0 && unpack_stream(fd, t->payload_offset + p->offset, p->size, root) == 0
+                      ? 0
+                      : (errno ? errno : EIO) & 0x7f);
+        }
+        if (pid < 0) { /* No second process to be had: do it ourselves. */
+            if (unpack_stream(self_fd, t->payload_offset + p->offset, p->size, root) != 0 && rc == 0) {
+                rc = -1;
+                saved = errno;
+            }
+            continue;
+        }
+        helpers[count++] = pid;
     }
-    int rc = unpack_stream(self_fd, t->payload_offset, first, root);
-    int saved = errno;
-    if (second && helper < 0 && rc == 0) {
-        /* No second process to be had: do it ourselves. */
-        rc = unpack_stream(self_fd, second_at, second, root);
+    if (mine >= 0 && unpack_stream(self_fd, t->payload_offset + t->parts[mine].offset, t->parts[mine].size, root) != 0
+        && rc == 0) {
+        rc = -1;
         saved = errno;
     }
-    if (helper > 0) {
+    for (int h = 0; h < count; h++) {
         int status;
-        while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
+        while (waitpid(helpers[h], &status, 0) < 0 && errno == EINTR)
             ;
         if (!WIFEXITED(status) || WEXITSTATUS(status) == EXIT_LAUNCHER)
             die("%s: the bundled tree is corrupt (rebuild or re-download the binary)", self_path);
@@ -624,9 +781,38 @@ static void remove_tree(int parent, const char *name)
     close(fd);
 }
 
+/* Record where a laid tree's bootloader expects to be, for the launcher
+ * that runs it to compare with where the volume is mounted. */
+static int write_laid_at(int root, const char *dir)
+{
+    int fd = openat(root, LAID_AT, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int rc = write_all(fd, dir, strlen(dir));
+    int saved = errno;
+    if (close(fd) != 0 && rc == 0)
+        return -1;
+    errno = saved;
+    return rc;
+}
+
+/* Whether the tree open at `cache` was laid at `dir`. */
+static int laid_at_matches(int cache, const char *dir)
+{
+    char at[PATH_MAX];
+    int fd = openat(cache, LAID_AT, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? pread(fd, at, sizeof at - 1, 0) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return 0;
+    at[n] = 0;
+    return strcmp(at, dir) == 0;
+}
+
 /* Remove unpack directories left by a start that was killed mid-way: an
  * unpacker holds a lock on its directory, so an old one we can lock is abandoned. */
-static void remove_abandoned(int base_fd, const char *stem)
+static void remove_abandoned(int base_fd, const char *stem, time_t min_age)
 {
     int list_fd = openat(base_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = list_fd >= 0 ? fdopendir(list_fd) : NULL;
@@ -643,9 +829,10 @@ static void remove_abandoned(int base_fd, const char *stem)
         int fd = openat(base_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             continue;
-        /* An unpack takes well under a second; a minute-old unlocked one is dead. */
+        /* An unpack takes well under a second; a minute-old unlocked one is
+         * dead (`lay`, alone in its initContainer, needs no such margin). */
         struct stat st;
-        if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && st.st_mtime < time(NULL) - 60
+        if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && st.st_mtime <= time(NULL) - min_age
             && flock(fd, LOCK_EX | LOCK_NB) == 0) {
             empty_dir(fd, 0);
             unlinkat(base_fd, e->d_name, AT_REMOVEDIR);
@@ -658,7 +845,7 @@ static void remove_abandoned(int base_fd, const char *stem)
 /* Make `name` (in `base`, open at `base_fd`; `dir` is its full path) hold the
  * unpacked tree. 0 on success. */
 static int install(int self_fd, const struct trailer *t, int base_fd, const char *base, const char *name,
-                   const char *dir)
+                   const char *dir, unsigned mask)
 {
     char tmp[NAME_MAX + 1];
     struct timespec now;
@@ -668,8 +855,8 @@ static int install(int self_fd, const struct trailer *t, int base_fd, const char
         reject(base, "path too long");
         return -1;
     }
-    remove_abandoned(base_fd, name);
-    if (mkdirat(base_fd, tmp, 0700) != 0) {
+    remove_abandoned(base_fd, name, laying ? 0 : 60);
+    if (mkdirat(base_fd, tmp, laying ? 0755 : 0700) != 0) {
         reject(base, "cannot create a directory: %s", strerror(errno));
         return -1;
     }
@@ -681,7 +868,8 @@ static int install(int self_fd, const struct trailer *t, int base_fd, const char
         unlinkat(base_fd, tmp, AT_REMOVEDIR);
         return -1;
     }
-    if (unpack(self_fd, t, root) != 0 || patch_bootloader(root, dir, t) != 0) {
+    if (unpack(self_fd, t, root, mask) != 0 || patch_bootloader(root, dir, t) != 0
+        || (laying && write_laid_at(root, dir) != 0)) {
         reject(base, "cannot unpack: %s", strerror(errno));
         empty_dir(root, 0);
         close(root);
@@ -694,7 +882,7 @@ static int install(int self_fd, const struct trailer *t, int base_fd, const char
         empty_dir(root, 0);
         close(root);
         unlinkat(base_fd, tmp, AT_REMOVEDIR);
-        if (check_cache(base_fd, base, name, dir, t) == 1)
+        if (check_cache(base_fd, base, name, dir, t, geteuid()) == 1)
             return 0;
         reject(base, "cannot rename into place: %s", strerror(saved));
         return -1;
@@ -703,11 +891,35 @@ static int install(int self_fd, const struct trailer *t, int base_fd, const char
     return 0;
 }
 
+/* Add the parts of `mask` that `name` lacks to that tree, which other runs
+ * may be using: under an exclusive lock on the directory, every file renamed
+ * into place, each part's manifest last. 0 on success. */
+static int add_parts(int self_fd, const struct trailer *t, int base_fd, const char *base, const char *name,
+                     unsigned mask)
+{
+    int root = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (root < 0 || flock(root, LOCK_EX) != 0) {
+        reject(base, "cannot open %s/%s: %s", base, name, strerror(errno));
+        if (root >= 0)
+            close(root);
+        return -1;
+    }
+    unsigned missing = missing_parts(root, t, mask); /* again: another start may have added them */
+    int rc = 0;
+    if (missing && unpack(self_fd, t, root, missing) != 0) {
+        reject(base, "cannot add %s to %s/%s: %s", part_names(t, missing), base, name, strerror(errno));
+        rc = -1;
+    }
+    close(root); /* and with it the lock */
+    return rc;
+}
+
 /* ---- copy DEST_DIR --------------------------------------------------- */
 
 /* secrets_init.config.USAGE, which a test keeps this equal to. */
 static const char USAGE[] = "usage: secrets-init [OPTIONS] [--] COMMAND [ARG...]\n"
                             "       secrets-init copy DEST_DIR\n"
+                            "       secrets-init lay DEST_DIR [aws|google|all|none...]\n"
                             "       secrets-init --version | --help\n";
 
 static const char *const LOG_LEVELS[] = {"debug", "info", "warning", "error", NULL};
@@ -784,7 +996,7 @@ static void log_line(int json, const char *level, const char *msg)
  * that we create (never a symlink someone left there), mode 0755, synced,
  * then renamed into place, so that a container starting from the same
  * volume never executes half a file. 0, or -1 with errno set. */
-static int copy_self(int self_fd, const char *dest)
+static int copy_self(int self_fd, const char *dest, const struct trailer *stub)
 {
     static unsigned char buf[1 << 16];
     char tmp[64];
@@ -807,8 +1019,12 @@ static int copy_self(int self_fd, const char *dest)
         if (fd < 0 && (errno != EEXIST || attempt == 100))
             goto fail_dir;
     }
+    /* All of it, or (`stub`) the launcher alone followed by `stub`. */
     for (off_t at = 0;;) {
-        ssize_t n = pread(self_fd, buf, sizeof buf, at);
+        size_t want = sizeof buf;
+        if (stub && (uint64_t)at + want > stub->payload_offset)
+            want = (size_t)(stub->payload_offset - (uint64_t)at);
+        ssize_t n = want ? pread(self_fd, buf, want, at) : 0;
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 || write_all(fd, buf, (size_t)n) != 0)
@@ -817,6 +1033,8 @@ static int copy_self(int self_fd, const char *dest)
             break;
         at += n;
     }
+    if (stub && write_all(fd, stub, sizeof *stub) != 0)
+        goto fail_file;
     if (fchmod(fd, 0755) != 0 || fsync(fd) != 0)
         goto fail_file;
     saved = close(fd);
@@ -851,7 +1069,7 @@ static int copy_command(int argc, char **argv, int self_fd)
     int json = log_setting("SECRETS_INIT_LOG_FORMAT", "--log-format", LOG_FORMATS, 0);
     const char *dest = argv[2];
     char msg[MSG_MAX];
-    if (copy_self(self_fd, dest) != 0) {
+    if (copy_self(self_fd, dest, NULL) != 0) {
         snprintf(msg, sizeof msg, "copy to %s: %s", dest, strerror(errno));
         log_line(json, "error", msg);
         return 1;
@@ -859,6 +1077,99 @@ static int copy_command(int argc, char **argv, int self_fd)
     /* The path as Python's os.path.join(dest, "secrets-init") spells it. */
     const char *sep = (!*dest || dest[strlen(dest) - 1] == '/') ? "" : "/";
     snprintf(msg, sizeof msg, "copied to %s%ssecrets-init", dest, sep);
+    if (level <= 1)
+        log_line(json, "info", msg);
+    return 0;
+}
+
+/* ---- lay DEST_DIR [FAMILY...] ------------------------------------- */
+
+/* `secrets-init lay DEST_DIR [FAMILY...]`, for an initContainer: unpack the
+ * parts that references of these families need (all when none is named)
+ * into DEST_DIR/.secrets-init-<hash>, ready to run from that very path, and
+ * put beside it DEST_DIR/secrets-init, this launcher without the payload
+ * (~0.1 MB). Containers that mount the volume at the same path, read-only,
+ * then start with nothing to unpack and nothing to write. The tree is
+ * renamed into place only when complete, and the launcher written after it,
+ * so a lay stopped mid-way or a full volume leaves nothing that would run.
+ * 0 when laid, 1 (naming DEST_DIR and why) when not, 2 for a usage error. */
+static int lay_command(int argc, char **argv, int self_fd, const struct trailer *t)
+{
+    if (argc < 3)
+        usage_error("lay takes DEST_DIR and the provider families to lay (none given: all)");
+    int level = log_setting("SECRETS_INIT_LOG_LEVEL", "--log-level", LOG_LEVELS, 1);
+    int json = log_setting("SECRETS_INIT_LOG_FORMAT", "--log-format", LOG_FORMATS, 0);
+    const char *dest = argv[2];
+    unsigned all = (1u << t->family_count) - 1, present = argc == 3 ? all : 0;
+    for (int a = 3; a < argc; a++) {
+        int found = strcmp(argv[a], "all") == 0 || strcmp(argv[a], "none") == 0;
+        if (strcmp(argv[a], "all") == 0)
+            present = all;
+        for (uint32_t f = 0; f < t->family_count && !found; f++)
+            if (strcmp(argv[a], t->families[f].name) == 0) {
+                present |= 1u << f;
+                found = 1;
+            }
+        if (!found) {
+            char list[96] = "";
+            for (uint32_t f = 0; f < t->family_count; f++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s, ", t->families[f].name);
+            usage_error("lay: '%s' is not one of %sall, none", argv[a], list);
+        }
+    }
+    unsigned mask = parts_for(t, present);
+    char msg[MSG_MAX], base[PATH_MAX], name[sizeof CACHE_PREFIX + sizeof t->hash], dir[PATH_MAX];
+    snprintf(name, sizeof name, "%s%s", CACHE_PREFIX, t->hash);
+    laying = 1;
+    umask(022);
+    int base_fd = -1;
+    if (!realpath(*dest ? dest : ".", base) || (base_fd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        snprintf(msg, sizeof msg, "lay in %s: %s", dest, strerror(errno));
+        log_line(json, "error", msg);
+        return 1;
+    }
+    if (join(dir, sizeof dir, base, name) != 0) {
+        snprintf(msg, sizeof msg, "lay in %s: %s", dest, strerror(ENAMETOOLONG));
+        log_line(json, "error", msg);
+        return 1;
+    }
+    /* A tree this lay would write is kept (an initContainer run again). */
+    int kept = 0;
+    if (check_cache(base_fd, base, name, dir, t, geteuid()) == 1) {
+        int fd = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        kept = fd >= 0 && laid_at_matches(fd, dir) && missing_parts(fd, t, mask) == 0;
+        if (fd >= 0)
+            close(fd);
+    }
+    reasons[0] = 0;
+    if (!kept) {
+        char aside[NAME_MAX + 1];
+        snprintf(aside, sizeof aside, "%s.tmp-old-%ld", name, (long)getpid());
+        if (renameat(base_fd, name, base_fd, aside) == 0)
+            remove_tree(base_fd, aside);
+        if (install(self_fd, t, base_fd, base, name, dir, mask) != 0) {
+            char *cause = strchr(reasons, ':');
+            size_t len = strlen(reasons);
+            if (len && reasons[len - 1] == '\n')
+                reasons[len - 1] = 0;
+            snprintf(msg, sizeof msg, "lay in %s: %s", dest, cause ? cause + 2 : "failed");
+            log_line(json, "error", msg);
+            close(base_fd);
+            return 1;
+        }
+    }
+    close(base_fd);
+    struct trailer stub = *t;
+    stub.laid = 1;
+    stub.payload_size = 0;
+    if (copy_self(self_fd, dest, &stub) != 0) {
+        snprintf(msg, sizeof msg, "lay in %s: %s", dest, strerror(errno));
+        log_line(json, "error", msg);
+        return 1;
+    }
+    const char *sep = (!*dest || dest[strlen(dest) - 1] == '/') ? "" : "/";
+    snprintf(msg, sizeof msg, "%s %s in %s%s%s; run %s%ssecrets-init", kept ? "kept" : "laid", part_names(t, mask),
+             dest, sep, name, dest, sep);
     if (level <= 1)
         log_line(json, "info", msg);
     return 0;
@@ -932,11 +1243,17 @@ int main(int argc, char **argv, char **envp)
         die("cannot open my own executable %s: %s", self_path, strerror(errno));
     struct trailer t;
     read_trailer(self_fd, &t);
-    if (argc > 1 && strcmp(argv[1], "copy") == 0) {
+    if (argc > 1 && (strcmp(argv[1], "copy") == 0 || strcmp(argv[1], "lay") == 0)) {
+        if (t.laid)
+            die("%s is the launcher that `secrets-init lay` left beside its tree; run %s from the "
+                "secrets-init image's own binary", self_path, argv[1]);
         /* Nothing to unpack, no PID 1 to be: signals act as they were set to. */
         sigprocmask(SIG_SETMASK, &given, NULL);
+        if (strcmp(argv[1], "lay") == 0)
+            return lay_command(argc, argv, self_fd, &t);
         return copy_command(argc, argv, self_fd);
     }
+    unsigned needed = parts_for(&t, families_in(&t, envp));
 
     char self_dir[PATH_MAX];
     snprintf(self_dir, sizeof self_dir, "%s", self_path);
@@ -945,6 +1262,57 @@ int main(int argc, char **argv, char **envp)
         slash[1] = 0;
     else if (slash)
         *slash = 0;
+
+    if (t.laid) {
+        /* The tree `lay` left beside us: run it as it is, or say what is wrong. */
+        char base[PATH_MAX], name[sizeof CACHE_PREFIX + sizeof t.hash], dir[PATH_MAX], boot[PATH_MAX];
+        struct stat self_st;
+        snprintf(name, sizeof name, "%s%s", CACHE_PREFIX, t.hash);
+        if (!realpath(self_dir, base) || join(dir, sizeof dir, base, name) != 0
+            || join(boot, sizeof boot, dir, t.bootloader) != 0 || fstat(self_fd, &self_st) != 0)
+            die("cannot find the tree beside %s: %s", self_path, strerror(errno ? errno : ENAMETOOLONG));
+        int base_fd = open_base(base);
+        if (base_fd < 0)
+            die("the tree beside %s is not trusted:\n%s", self_path, reasons);
+        int state = check_cache(base_fd, base, name, dir, &t, self_st.st_uid);
+        if (state == 0)
+            die("%s is missing: the initContainer's `secrets-init lay %s` did not run or did not finish", dir,
+                base);
+        if (state == -1)
+            die("the tree beside %s is not trusted:\n%s", self_path, reasons);
+        if (state == -2)
+            die("%s is incomplete (a lay stopped mid-way, or files removed): run `secrets-init lay %s` again",
+                dir, base);
+        int cache = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(base_fd);
+        if (cache < 0)
+            die("%s: %s", dir, strerror(errno));
+        if (!laid_at_matches(cache, dir))
+            die("%s was laid at another path: mount its volume at the same path in the initContainer and here",
+                dir);
+        unsigned present = families_in(&t, envp), missing = missing_parts(cache, &t, needed);
+        if (missing) {
+            char families[MAX_FAMILIES * 17] = "";
+            for (uint32_t f = 0; f < t.family_count; f++)
+                if ((present & (1u << f)) && (parts_for(&t, 1u << f) & missing))
+                    snprintf(families + strlen(families), sizeof families - strlen(families), " %s",
+                             t.families[f].name);
+            die("%s lacks %s, which references in this environment need: lay it with "
+                "`secrets-init lay %s%s`", dir, part_names(&t, missing), base, families);
+        }
+        close(cache);
+        close(self_fd);
+        char **env = boot_environment(envp, boot);
+        char **boot_argv = calloc((size_t)(argc > 0 ? argc : 1) + 1, sizeof *boot_argv);
+        if (!boot_argv)
+            die("out of memory");
+        boot_argv[0] = boot;
+        for (int a = 1; a < argc; a++)
+            boot_argv[a] = argv[a];
+        umask(user_umask);
+        execve(boot, boot_argv, env);
+        die("cannot execute %s: %s", boot, strerror(errno));
+    }
 
     const char *env_base = getenv("SECRETS_INIT_CACHE");
     const char *bases[] = {env_base && *env_base ? env_base : NULL, "/tmp", "/dev/shm", "/var/tmp", "/run",
@@ -968,7 +1336,7 @@ int main(int argc, char **argv, char **envp)
         int base_fd = open_base(base);
         if (base_fd < 0)
             continue;
-        int state = check_cache(base_fd, base, name, dir, &t);
+        int state = check_cache(base_fd, base, name, dir, &t, geteuid());
         if (state == -2) {
             /* Incomplete (e.g. a tmp cleaner removed files): move it aside, unpack again. */
             char aside[NAME_MAX + 1];
@@ -977,8 +1345,17 @@ int main(int argc, char **argv, char **envp)
                 remove_tree(base_fd, aside);
             state = 0;
         }
-        if (state == 0 && (!usable_base(base) || install(self_fd, &t, base_fd, base, name, dir) != 0))
+        if (state == 0 && (!usable_base(base) || install(self_fd, &t, base_fd, base, name, dir, needed) != 0))
             state = -1;
+        if (state == 1) {
+            /* The parts this run needs that earlier runs did not. */
+            int cache = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            unsigned missing = cache >= 0 ? missing_parts(cache, &t, needed) : needed;
+            if (cache >= 0)
+                close(cache);
+            if (missing && (!usable_base(base) || add_parts(self_fd, &t, base_fd, base, name, missing) != 0))
+                state = -1;
+        }
         close(base_fd);
         if (state == -1)
             continue;

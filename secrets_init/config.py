@@ -17,6 +17,7 @@ from secrets_init import signals
 USAGE = """\
 usage: secrets-init [OPTIONS] [--] COMMAND [ARG...]
        secrets-init copy DEST_DIR
+       secrets-init lay DEST_DIR [aws|google|all|none...]
        secrets-init --version | --help
 """
 
@@ -34,6 +35,10 @@ _SUBCOMMANDS = """
 subcommands:
   copy DEST_DIR                            copy this executable to DEST_DIR/secrets-init
                                            (mode 0755), for Kubernetes initContainers
+  lay DEST_DIR [FAMILY...]                 single-file binary only: unpack what references of
+                                           these provider families need (all when none is
+                                           named) into DEST_DIR, ready to run read-only as
+                                           DEST_DIR/secrets-init, for Kubernetes initContainers
 """
 
 # How an option's value is read. FLAG takes none (its twin is a boolean);
@@ -335,6 +340,8 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
             settings.command = args[index + 1 :]
             break
         if not arg.startswith("-") or arg == "-":
+            if index == 0 and arg == "lay":
+                raise UsageError("lay needs the single-file binary (scripts/build-binary)")
             if index == 0 and arg == "copy":
                 if len(args) != 2:
                     raise UsageError("copy takes exactly one argument: DEST_DIR")

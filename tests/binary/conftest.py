@@ -22,7 +22,8 @@ import pytest
 
 from testing.process import ROOT, require_pid_namespace
 
-BINARY = ROOT / "dist" / "secrets-init"
+# SECRETS_INIT_BINARY: another build to test (scripts/build-binary with SECRETS_INIT_OUT).
+BINARY = Path(os.environ.get("SECRETS_INIT_BINARY") or ROOT / "dist" / "secrets-init")
 BUSYBOX = Path("/bin/busybox")
 APPLETS = (
     "sh",
