@@ -183,6 +183,7 @@ ROW_SAYS = {
     "OK": "the program ran and exited",
     "ERROR": "a secret could not be resolved",
     "USAGE": "usage error",
+    "SECRETS_CHANGED": "--on-change exit",
     "LAUNCHER": "single binary",
     "CANNOT_EXECUTE": "cannot be executed",
     "NOT_FOUND": "is not found",
