@@ -104,13 +104,14 @@ def _refresh(
     environ = {name: value for name, value in os.environb.items() if name}
     found, malformed = references.scan(environ, settings.provider)
     key = _read_key(channel.keyring)
+    if key is None:  # only a bug could take it: there is nothing to compare with
+        log.warning("refresh: the run's key is gone; the program keeps running")
+        _send(channel, [b"action failed"])
+        return None
     fetched, errors = _fetch(found, settings, log)
-    if key is None:
-        errors.insert(0, ResolutionError("(all)", "-", "the run's key is gone"))
     if malformed or errors:
         _failed([*malformed, *errors], channel, log)
         return None
-    assert key is not None
     digests = _digest_lines(key, fetched)
     changed = [item for item in fetched if _differs(key, item, known)]
     if not changed:
