@@ -212,7 +212,8 @@ def long_options(text: str) -> set[str]:
 
 
 def test_readme_options_are_the_help_s() -> None:
-    """The README's option table lists exactly the options `--help` does (less its own two)."""
+    """The README shows every usage line of `--help`, and its option table lists exactly the
+    options `--help` does (less its own two)."""
     rows = [line for line in readme_section("Options") if line.startswith("| `-")]
     documented = {sorted(long_options(row.split("|")[1]))[0] for row in rows}
     shown = subprocess.run(
@@ -223,6 +224,10 @@ def test_readme_options_are_the_help_s() -> None:
         timeout=60,
         check=True,
     )
+    synopsis = readme_section("Options")
+    for line in shown.stdout.split("\n\n")[0].splitlines():
+        form = line.removeprefix("usage:").strip()
+        assert any(row.startswith(form) for row in synopsis), f"the README lacks `{form}`"
     options_part = shown.stdout.split("subcommands:")[0]
     offered = {
         option
