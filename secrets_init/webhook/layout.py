@@ -1,15 +1,17 @@
 """What an injected pod holds: names, paths and the objects added, in one place.
 
 It follows the hand-written pattern of examples/kubernetes: an initContainer
-runs the secrets-init image's `copy` into a memory-backed emptyDir, which
-every wrapped container mounts read-only and runs secrets-init from. The
-binary unpacks itself (~63 MB) before it runs the program, into a directory
-no other user can change: the wrapped containers get a memory-backed emptyDir
-of their own for that (a tmpfs, whose root is sticky like /tmp; a disk-backed
-emptyDir is 0777 and secrets-init refuses it), named by `SECRETS_INIT_CACHE`
-so that a read-only root or the application's own /tmp mount stays as it is.
-What lands there is charged to the container's memory, so a memory limit (and
-request) it has is raised by the volume's size.
+runs the secrets-init image's `lay` into a memory-backed emptyDir, which
+unpacks the binary's tree there once for the pod, ready to run, beside a
+small launcher. Every wrapped container mounts that volume read-only at the
+same path (the tree's paths are absolute) and runs the launcher, which runs
+the tree in place: the wrapped container unpacks nothing and writes nothing
+for secrets-init, so it needs no writable, executable directory of its own.
+
+The tree is laid whole (every provider family): the initContainer is added
+once per pod whatever its containers reference. Its pages are charged to the
+pod's memory for the pod's life, so a wrapped container's memory limit (and
+request) is raised by its size.
 """
 
 from __future__ import annotations
@@ -20,10 +22,8 @@ INIT_CONTAINER = "secrets-init"
 BIN_VOLUME = "secrets-init-bin"
 BIN_DIR = "/secrets-init-bin"
 PROGRAM = f"{BIN_DIR}/secrets-init"
-CACHE_VOLUME = "secrets-init-cache"
-CACHE_DIR = "/secrets-init-cache"
-CACHE_VARIABLE = "SECRETS_INIT_CACHE"
-CACHE_BYTES = 96 * 2**20  # the unpacked tree, and room
+# The laid tree with every part (~65 MB, docs/benchmarks.md's part sizes) and the launcher.
+TREE_BYTES = 72 * 2**20
 STATUS_ANNOTATION = "secrets-init/status"
 INJECTED = "injected"
 
@@ -32,25 +32,20 @@ NONROOT_ID = 65532
 
 
 def volumes() -> list[dict[str, Any]]:
-    return [
-        {"name": BIN_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "32Mi"}},
-        {
-            "name": CACHE_VOLUME,
-            "emptyDir": {"medium": "Memory", "sizeLimit": f"{CACHE_BYTES >> 20}Mi"},
-        },
-    ]
+    size = f"{TREE_BYTES >> 20}Mi"
+    return [{"name": BIN_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": size}}]
 
 
 def init_container(image: str) -> dict[str, Any]:
-    """The copy step, with the restricted Pod Security Standard's settings and small resources."""
+    """The lay step, with the restricted Pod Security Standard's settings and small resources."""
     return {
         "name": INIT_CONTAINER,
         "image": image,
-        "args": ["copy", BIN_DIR],
+        "args": ["lay", BIN_DIR],
         "resources": {
             "requests": {"cpu": "10m", "memory": "32Mi"},
-            # the copy in the memory-backed volume, and a 0.5 MB process
-            "limits": {"cpu": "200m", "memory": "64Mi"},
+            # the tree it writes into the memory-backed volume, and a 1 MB process
+            "limits": {"cpu": "500m", "memory": f"{(TREE_BYTES >> 20) + 32}Mi"},
         },
         "securityContext": {
             "runAsNonRoot": True,
@@ -66,11 +61,8 @@ def init_container(image: str) -> dict[str, Any]:
 
 
 def mounts() -> list[dict[str, Any]]:
-    """A wrapped container's mounts: the binary read-only, so the program cannot replace it."""
-    return [
-        {"name": BIN_VOLUME, "mountPath": BIN_DIR, "readOnly": True},
-        {"name": CACHE_VOLUME, "mountPath": CACHE_DIR},
-    ]
+    """A wrapped container's mount: the laid tree read-only, so the program cannot replace it."""
+    return [{"name": BIN_VOLUME, "mountPath": BIN_DIR, "readOnly": True}]
 
 
 def command() -> list[str]:

@@ -78,12 +78,11 @@ def _wrap(
                 {
                     "op": "replace",
                     "path": f"{path}/resources/{kind}/memory",
-                    "value": quantity.plus(str(memory), layout.CACHE_BYTES),
+                    "value": quantity.plus(str(memory), layout.TREE_BYTES),
                 }
             )
     own = {variable.get("name") for variable in container.get("env") or []}
-    wanted = {layout.CACHE_VARIABLE: layout.CACHE_DIR, **environment}
-    added = [{"name": k, "value": v} for k, v in wanted.items() if k not in own]
+    added = [{"name": k, "value": v} for k, v in environment.items() if k not in own]
     operations += _append(container, f"{path}/env", added)
     return operations
 

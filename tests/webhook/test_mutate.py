@@ -64,7 +64,7 @@ def test_each_shape_is_injected_validly_and_once(shape: str) -> None:
     init = after["spec"]["initContainers"]
     assert init[0]["name"] == layout.INIT_CONTAINER
     assert init[0]["image"] == pods.SECRETS_INIT_IMAGE
-    assert init[0]["args"] == ["copy", layout.BIN_DIR]
+    assert init[0]["args"] == ["lay", layout.BIN_DIR]
     assert [c["name"] for c in init[1:]] == [
         c["name"] for c in original["spec"].get("initContainers", [])
     ]
@@ -100,8 +100,8 @@ def test_wrapped_containers_run_their_program_under_secrets_init(shape: str) -> 
         assert now["volumeMounts"][: len(before.get("volumeMounts", []))] == before.get(
             "volumeMounts", []
         )
-        assert now["env"][: len(before.get("env", []))] == before.get("env", [])
-        names = [v["name"] for v in now["env"]]
+        assert now.get("env", [])[: len(before.get("env", []))] == before.get("env", [])
+        names = [v["name"] for v in now.get("env", [])]
         assert len(names) == len(set(names))
         # Everything else of the container is as it was.
         changed = {"command", "args", "volumeMounts", "env", "resources"}
@@ -213,7 +213,7 @@ def test_annotations_become_secrets_init_variables() -> None:
     assert env["SECRETS_INIT_LOG_FORMAT"] == "json"
     assert env["SECRETS_INIT_TIMEOUT"] == "5"
     assert env["SECRETS_INIT_PROVIDER"] == "aws"
-    assert env["SECRETS_INIT_CACHE"] == layout.CACHE_DIR
+    assert "SECRETS_INIT_CACHE" not in env  # nothing to unpack in the container
     assert_valid(after)
 
 
@@ -293,29 +293,29 @@ def test_memory_holds_what_lands_in_memory_backed_volumes(shape: str) -> None:
         assert parse_quantity(memory) >= in_memory + 32 * 2**20, container["name"]
 
 
-def test_memory_requests_and_limits_grow_by_the_cache() -> None:
+def test_memory_requests_and_limits_grow_by_the_tree() -> None:
     shape = pods.SHAPES["memory-limits"]
     after = patched(shape, decide(shape)[1])
     guaranteed = _container(after, "guaranteed")["resources"]
-    assert guaranteed["requests"] == guaranteed["limits"] == {"cpu": "100m", "memory": "224Mi"}
+    assert guaranteed["requests"] == guaranteed["limits"] == {"cpu": "100m", "memory": "200Mi"}
     burstable = _container(after, "burstable")["resources"]
     assert burstable == {
-        "requests": {"memory": str(100_000_000 + 96 * 2**20)},
-        "limits": {"memory": "1120Mi"},
+        "requests": {"memory": str(100_000_000 + 72 * 2**20)},
+        "limits": {"memory": "1096Mi"},
     }
-    assert _container(after, "secrets-init")["resources"]["limits"]["memory"] == "64Mi"
+    assert _container(after, "secrets-init")["resources"]["limits"]["memory"] == "104Mi"
 
 
-def test_the_cache_is_memory_backed() -> None:
-    """A disk-backed emptyDir is 0777, not sticky: secrets-init refuses to unpack there."""
+def test_the_tree_is_memory_backed_and_read_only_where_the_program_runs() -> None:
+    """The wrapped container mounts only the laid tree, read-only, at the path it was laid at."""
     shape = pods.SHAPES["command-only"]
     after = patched(shape, decide(shape)[1])
     volumes = {v["name"]: v["emptyDir"] for v in after["spec"]["volumes"]}
-    assert volumes[layout.CACHE_VOLUME]["medium"] == "Memory"
-    assert volumes[layout.BIN_VOLUME]["medium"] == "Memory"
-    env = {v["name"]: v["value"] for v in _container(after, "app")["env"]}
-    mounts = {m["mountPath"]: m for m in _container(after, "app")["volumeMounts"]}
-    assert mounts[env["SECRETS_INIT_CACHE"]]["name"] == layout.CACHE_VOLUME
+    assert volumes == {layout.BIN_VOLUME: {"medium": "Memory", "sizeLimit": "72Mi"}}
+    [laid] = _container(after, layout.INIT_CONTAINER)["volumeMounts"]
+    assert laid == {"name": layout.BIN_VOLUME, "mountPath": layout.BIN_DIR}
+    [mount] = _container(after, "app")["volumeMounts"]
+    assert mount == {"name": layout.BIN_VOLUME, "mountPath": layout.BIN_DIR, "readOnly": True}
 
 
 def test_no_read_and_no_warning_once_a_reference_is_certain() -> None:
