@@ -5,8 +5,10 @@ promise, checked in real containers: the image holds only /secrets-init and
 runs as a non-root user; `podman stop` ends a supervised program through
 secrets-init as PID 1 with status 143 (SIGTERM forwarded, not the SIGKILL
 that follows the stop timeout); secrets from a local AWS emulator reach the
-program inside the container; and the initContainer copy pattern works with
-read-only root filesystems, no shell and no cp.
+program inside the container; and the initContainer patterns work with
+read-only root filesystems, no shell and no cp: `lay` (examples/kubernetes),
+after which the application container writes nothing for secrets-init, and
+`copy`, for images that copy the file.
 """
 
 from __future__ import annotations
@@ -219,16 +221,16 @@ def test_copy_into_a_volume(podman: Podman, image: str, binary: Path, helper_vol
 def test_kubernetes_copy_pattern(
     podman: Podman, image: str, app_image: str, helper_volume: Path, moto: str
 ) -> None:
-    """The Deployment in examples/kubernetes, played by podman: copy, then run from the volume.
+    """The older pattern, for images that copy the file: copy, then run from the volume.
 
     The application image has no secrets-init, no shell in PATH and a read-only
     root; it runs the copied binary from the shared volume, mounted read-only,
-    which unpacks itself into the container's own /tmp: a tmpfs as large as the
-    examples' emptyDir for it (a memory-backed emptyDir is a tmpfs of sizeLimit).
+    which unpacks itself into the container's own /tmp: a memory-backed
+    emptyDir (a tmpfs of its sizeLimit), 64Mi here.
     """
     _init_container(podman, image, helper_volume)
     secrets = _secrets(moto)
-    tmp_size = min(size_limits("/tmp"))
+    tmp_size = 64 * 2**20
     options = [
         *READ_ONLY,
         "--volume",
@@ -251,3 +253,95 @@ def test_kubernetes_copy_pattern(
     [pid1] = [line for line in lines if line.startswith("pid1=")]
     assert re.fullmatch(r"pid1=/tmp/\.secrets-init-65532-[0-9a-f]+/secrets-init", pid1), pid1
     assert os.listdir(helper_volume) == ["secrets-init"]
+
+
+def _lay(podman: Podman, image: str, volume: Path, *families: str) -> str:
+    """examples/kubernetes: the initContainer lays the tree; its stderr."""
+    done = podman.run(
+        image,
+        "lay",
+        HELPER,
+        *families,
+        options=[*READ_ONLY, "--network", "none", "--volume", f"{volume}:{HELPER}"],
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def _snapshot(volume: Path) -> dict[str, tuple[int, int, int]]:
+    """Every path under the volume with its mode, size and modification time."""
+    found = {}
+    for path in sorted(volume.rglob("*")):
+        st = path.lstat()
+        found[str(path.relative_to(volume))] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return found
+
+
+def test_kubernetes_lay_pattern(
+    podman: Podman, image: str, app_image: str, tmp_path: Path, moto: str
+) -> None:
+    """examples/kubernetes/eks, played by podman: lay once, then run the tree in place.
+
+    The shared volume stands for a memory-backed emptyDir (a tmpfs: mode 1777).
+    The application container, another user, has a read-only root and no
+    writable directory at all but the runtime's /dev/shm; the volume is
+    mounted read-only. It resolves its secrets, and afterwards the volume is
+    exactly as the initContainer left it and /dev/shm is empty: it wrote nothing.
+    """
+    volume = tmp_path / "helper-bin"
+    volume.mkdir()
+    volume.chmod(0o1777)
+    said = _lay(podman, image, volume, "aws")
+    assert re.fullmatch(
+        r"secrets-init: info: laid core\+tls\+aws in /helper/bin/\.secrets-init-[0-9a-f]+; "
+        r"run /helper/bin/secrets-init\n",
+        said,
+    ), said
+    [tree] = [p for p in volume.iterdir() if p.name.startswith(".secrets-init-")]
+    assert sorted(p.name for p in volume.iterdir()) == [tree.name, "secrets-init"]
+    # Only AWS references: no Google file on disk.
+    internal = tree / "_internal"
+    assert not (internal / "grpc").exists() and not (internal / "cryptography").exists()
+    assert not (internal / "google").exists()
+    assert (internal / "botocore").is_dir()
+    size = sum(p.lstat().st_size for p in volume.rglob("*") if not p.is_dir())
+    assert size <= min(size_limits(HELPER))
+    before = _snapshot(volume)
+
+    secrets = _secrets(moto)
+    options = [*READ_ONLY, "--user", "1000:1000", "--volume", f"{volume}:{HELPER}:ro"]
+    options += _aws_options(moto)
+    for variable, (reference, _) in secrets.items():
+        options += ["--env", f"{variable}={reference}"]
+    program = _show(list(secrets))
+    program[-1] += '; echo "pid1=$(/bin/busybox readlink /proc/1/exe)"'
+    program[-1] += '; echo "shm=$(/bin/busybox ls -A /dev/shm)"'
+    done = podman.run(app_image, f"{HELPER}/secrets-init", "--", *program, options=options)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for variable, (_, value) in secrets.items():
+        assert f"{variable}={value}" in lines
+    assert "ppid=1" in lines
+    assert f"pid1={HELPER}/{tree.name}/secrets-init" in lines  # the laid tree, in place
+    assert "shm=" in lines
+    assert _snapshot(volume) == before
+
+
+def test_a_reference_of_a_family_not_laid_says_what_to_lay(
+    podman: Podman, image: str, app_image: str, tmp_path: Path
+) -> None:
+    volume = tmp_path / "helper-bin"
+    volume.mkdir()
+    volume.chmod(0o1777)
+    _lay(podman, image, volume, "aws")
+    done = podman.run(
+        app_image,
+        f"{HELPER}/secrets-init", "--", "/bin/busybox", "true",
+        options=[
+            *READ_ONLY, "--network", "none", "--volume", f"{volume}:{HELPER}:ro",
+            "--env", "KEY=gcp:secretmanager:projects/p/secrets/key",
+        ],
+    )  # fmt: skip
+    assert done.returncode == 125
+    assert "lacks google, which references in this environment need" in done.stderr
+    assert f"`secrets-init lay {HELPER} google`" in done.stderr

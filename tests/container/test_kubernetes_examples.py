@@ -1,16 +1,15 @@
-"""examples/kubernetes: valid objects, the copy pattern, and least privilege that matches.
+"""examples/kubernetes: valid objects, the lay pattern, and least privilege that matches.
 
 No cluster here: every document is checked against the kubernetes client's
 models (tests/container/examples.py), then against what the README promises.
-The copy pattern itself runs for real, played by podman, in test_image.py;
-here podman only shows why /tmp must be memory-backed.
+The lay pattern itself runs for real, played by podman, in test_image.py;
+here podman shows why the shared volume must be memory-backed.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -51,33 +50,33 @@ def test_every_example_file_is_checked() -> None:
     workloads(load_dir(EKS)) + workloads(load_dir(GKE)),
     ids=lambda workload: f"{workload.path.parent.name}/{workload.path.name}",
 )
-def test_copy_pattern(workload: Manifest) -> None:
+def test_lay_pattern(workload: Manifest) -> None:
     spec = pod_spec(workload)
     volumes = {volume.name: volume for volume in spec.volumes}
 
     [init] = spec.init_containers
     assert init.command is None  # the image's ENTRYPOINT, /secrets-init
-    assert init.args == ["copy", HELPER]
-    assert init.env is None  # `copy` unpacks nothing: no SECRETS_INIT_CACHE to point anywhere
+    family = workload.path.parent.name.replace("eks", "aws").replace("gke", "google")
+    # Only what this pod's references need: every container's references are of this family.
+    assert init.args == ["lay", HELPER, family]
+    assert all(ref.provider.startswith(family) for c in spec.containers for ref in references_in(c))
+    assert init.env is None
     assert IMAGE.match(init.image) and "secrets-init" in init.image
     [init_mount] = init.volume_mounts  # its only writable directory
     assert init_mount.mount_path == HELPER and not init_mount.read_only
     shared = volumes[init_mount.name].empty_dir
+    # Memory-backed: a tmpfs, whose root is sticky (1777); a disk-backed emptyDir is 0777,
+    # under which secrets-init does not trust a tree.
     assert shared is not None and shared.medium == "Memory" and shared.size_limit
 
     for container in spec.containers:
         assert container.command[0] == f"{HELPER}/secrets-init"
         assert container.command[-1] == "--" and container.args
-        assert "SECRETS_INIT_CACHE" not in env_of(container)  # /tmp is the first place it tries
-        mounts = {mount.mount_path: mount for mount in container.volume_mounts}
-        assert set(mounts) == {HELPER, "/tmp"}
-        # The binary, read-only: the application cannot replace it.
-        assert mounts[HELPER].name == init_mount.name and mounts[HELPER].read_only
-        # Its own /tmp, where the binary unpacks itself: memory-backed, so a tmpfs whose
-        # root is sticky (1777); a disk-backed emptyDir is 0777, which the binary refuses.
-        assert mounts["/tmp"].name != init_mount.name and not mounts["/tmp"].read_only
-        tmp = volumes[mounts["/tmp"].name].empty_dir
-        assert tmp is not None and tmp.medium == "Memory" and tmp.size_limit
+        assert "SECRETS_INIT_CACHE" not in env_of(container)  # nothing to unpack
+        # Only the laid tree, read-only and at the path it was laid at: no /tmp needed.
+        [mount] = container.volume_mounts
+        assert mount.name == init_mount.name and mount.read_only
+        assert mount.mount_path == HELPER
 
     assert spec.share_process_namespace is not True  # secrets-init must be PID 1
     if workload.kind == "Job":
@@ -85,31 +84,35 @@ def test_copy_pattern(workload: Manifest) -> None:
 
 
 @pytest.mark.container
-def test_a_disk_backed_emptydir_at_tmp_is_refused(
-    podman: Podman, app_image: str, binary: Path, tmp_path: Path
+def test_a_disk_backed_volume_is_refused(
+    podman: Podman, image: str, app_image: str, tmp_path: Path
 ) -> None:
-    """Why the examples keep /tmp memory-backed, played by podman.
+    """Why the examples keep the shared volume memory-backed, played by podman.
 
-    kubelet makes a disk-backed emptyDir a directory of mode 0777 without the sticky
-    bit: another user in the pod could swap the tree unpacked there for theirs. The
-    binary refuses it and, with nothing else writable, says why. (A memory-backed
-    emptyDir is a tmpfs with mode 1777: test_image.py's copy pattern runs in one.)
+    kubelet makes a disk-backed emptyDir a directory of mode 0777 without the
+    sticky bit: another user in the pod could swap the tree laid there for
+    theirs. The launcher refuses to run it and says why. (A memory-backed
+    emptyDir is a tmpfs with mode 1777: test_image.py's lay pattern runs in one.)
     """
-    disk = tmp_path / "tmp-volume"
+    disk = tmp_path / "helper-volume"
     disk.mkdir()
     disk.chmod(0o777)
+    laid = podman.run(
+        image, "lay", HELPER, "aws",
+        options=["--read-only", "--read-only-tmpfs=false", "--network", "none",
+                 "--volume", f"{disk}:{HELPER}"],
+    )  # fmt: skip
+    assert laid.returncode == 0, laid.stderr
     done = podman.run(
         app_image,
         f"{HELPER}/secrets-init", "--", "/bin/busybox", "true",
         options=[
             "--read-only", "--read-only-tmpfs=false", "--network", "none",
-            "--volume", f"{binary}:{HELPER}/secrets-init:ro",
-            "--volume", f"{disk}:/tmp",
+            "--volume", f"{disk}:{HELPER}:ro",
         ],
     )  # fmt: skip
     assert done.returncode == 125, done.stderr
-    assert "  /tmp: /tmp is writable by others and not sticky (mode 0777)" in done.stderr
-    assert os.listdir(disk) == []
+    assert f"  {HELPER}: {HELPER} is writable by others and not sticky (mode 0777)" in done.stderr
 
 
 @pytest.mark.parametrize(
@@ -137,7 +140,7 @@ def test_runs_unprivileged(workload: Manifest) -> None:
     ids=lambda workload: f"{workload.path.parent.name}/{workload.path.name}",
 )
 def test_memory_limits_hold_what_lands_in_memory_backed_volumes(workload: Manifest) -> None:
-    """A tmpfs page is charged to the container that wrote it: the copy, the unpacked tree."""
+    """A tmpfs page is charged to the container that wrote it: the tree, to the initContainer."""
     from kubernetes.utils import parse_quantity
 
     spec = pod_spec(workload)
