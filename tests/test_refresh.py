@@ -636,3 +636,28 @@ def test_a_report_short_of_its_end_is_a_failed_refresh() -> None:
     )
     assert rotation.parse_report(whole[:-4]).action == "failed"
     assert rotation.parse_report(b"action reboot\nend\n").action == "failed"
+
+
+def test_the_refresh_benchmark_measures_the_batched_minimum(tmp_path: Path) -> None:
+    """`python -m bench.refresh --quick` runs end to end, and its section survives a rewrite."""
+    out = tmp_path / "benchmarks.md"
+    out.write_text("# Benchmarks\n\n## 1. Start-up\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.refresh", "--quick", "--out", str(out)],
+        env=process.child_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert text.startswith("# Benchmarks\n\n## 1. Start-up\n")
+    assert "| API calls per refresh | 1 BatchGetSecretValue, 2 GetParameters (minimum: 1 " in text
+    assert "after 5 more, KiB |" in text
+    from bench import refresh
+
+    kept = refresh.kept_section(out)
+    assert kept.strip() == text.partition("## 1. Start-up\n")[2].strip()
+    refresh.write_section(out, kept.strip() + "\n")
+    assert out.read_text().count(refresh.BEGIN) == 1
