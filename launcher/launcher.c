@@ -1297,7 +1297,7 @@ int main(int argc, char **argv, char **envp)
                 if ((present & (1u << f)) && (parts_for(&t, 1u << f) & missing))
                     snprintf(families + strlen(families), sizeof families - strlen(families), " %s",
                              t.families[f].name);
-            die("%s lacks %s, which references in this environment need: lay it with "
+            die("%s lacks %s (not laid, or incomplete), which references here need: lay it with "
                 "`secrets-init lay %s%s`", dir, part_names(&t, missing), base, families);
         }
         close(cache);
@@ -1345,10 +1345,11 @@ int main(int argc, char **argv, char **envp)
                 remove_tree(base_fd, aside);
             state = 0;
         }
-        if (state == 0 && (!usable_base(base) || install(self_fd, &t, base_fd, base, name, dir, needed) != 0))
-            state = -1;
+        if (state == 0)
+            state = usable_base(base) && install(self_fd, &t, base_fd, base, name, dir, needed) == 0 ? 1 : -1;
         if (state == 1) {
-            /* The parts this run needs that earlier runs did not. */
+            /* The parts this run needs that earlier runs (or a start that
+             * renamed its tree into place before ours) did not. */
             int cache = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             unsigned missing = cache >= 0 ? missing_parts(cache, &t, needed) : needed;
             if (cache >= 0)

@@ -99,10 +99,14 @@ class EmptyRoot:
         )
 
     def start(
-        self, argv: Sequence[str], env: dict[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        env: dict[str, str] | None = None,
+        *,
+        binds: Sequence[tuple[Path, str]] = (),
     ) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            self.command(argv),
+            self.command(argv, binds=binds),
             env=self.env(env),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -133,8 +137,11 @@ class EmptyRoot:
             steps.append(f'/usr/bin/mount -t tmpfs -o {opts} tmpfs "$0/{where}"')
         for where in noexec_tmpfs:
             steps.append(f'/usr/bin/mount -t tmpfs -o mode=1777,noexec tmpfs "$0/{where}"')
-        for host, where in binds:  # a host directory, writable even in a read-only root
+        for host, spec in binds:  # a host directory, writable even in a read-only root
+            where, _, flag = spec.partition(":")  # "DIR" or "DIR:ro"
             steps.append(f'/usr/bin/mount --bind {shlex.quote(str(host))} "$0/{where}"')
+            if flag == "ro":
+                steps.append(f'/usr/bin/mount -o remount,bind,ro "$0/{where}"')
         if proc:
             steps.append('/usr/bin/mount -t proc proc "$0/proc"')
         steps.append('exec /usr/sbin/chroot "$0" "$@"')

@@ -343,5 +343,5 @@ def test_a_reference_of_a_family_not_laid_says_what_to_lay(
         ],
     )  # fmt: skip
     assert done.returncode == 125
-    assert "lacks google, which references in this environment need" in done.stderr
+    assert "lacks google (not laid, or incomplete), which references here need" in done.stderr
     assert f"`secrets-init lay {HELPER} google`" in done.stderr
