@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench import (
     emulators,
+    footprint,
     machine,
     memory,
     profile,
@@ -37,6 +38,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
     parser.add_argument("--out", type=Path, default=subjects.ROOT / "docs", help="output dir")
     parser.add_argument("--runs", type=int, help="start-up runs per command (default 30)")
+    parser.add_argument(
+        "--earlier-binary", type=Path, help="an earlier build of dist/secrets-init, for footprint"
+    )
     parser.add_argument("--sizes", type=_sizes, help="mixed reference counts (default 1,10,40,100)")
     parser.add_argument("--orphans", type=int, help="orphans to reap (default 10000)")
     parser.add_argument("--repeats", type=int, help="runs per resolution scenario (default 5)")
@@ -72,6 +76,10 @@ def main(argv: list[str]) -> int:
             mem = memory.run(found, refs, timeout=60)
             _say(f"3/4 resolution, {args.latency_ms:g} ms per request")
             res = resolution.run(found, emu, plan, args.repeats, args.latency_ms / 1000)
+            _say("3d/4 per-pod footprint")
+            foot = footprint.measure_for(
+                found.binary, args.earlier_binary, emu, 3 if args.quick else 10, Path(workdir)
+            )
             _say("3b/4 where the resolution time goes")
             phases = profile.run(
                 found, emu, profile.cases(args.aws_goal), args.repeats, args.latency_ms / 1000
@@ -91,7 +99,7 @@ def main(argv: list[str]) -> int:
         reaping=reaped,
         orphans=args.orphans,
     )
-    text = report.markdown(run)
+    text = report.markdown(run) + footprint.section(foot, args.out / "benchmarks.md")
     note = (
         "no chart drawn (--no-chart)"
         if args.no_chart
