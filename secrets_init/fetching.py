@@ -73,6 +73,7 @@ def fetch_all(
     # No cyclic garbage collection while the providers import and set up their
     # SDKs: those make ~100,000 objects that all live until the exec, and the
     # collections they trigger find next to nothing yet cost ~15% of that work.
+    # Frozen before the collector is back, or its first run walks them all.
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -82,6 +83,7 @@ def fetch_all(
             worker.join(max(0.0, context.deadline - time.monotonic()) + _GRACE)
     finally:
         if collecting:
+            gc.freeze()
             gc.enable()
 
     fetched: list[Fetched] = []
