@@ -16,6 +16,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -533,8 +534,28 @@ def test_between_refreshes_pid1_sleeps_until_the_timer(
     item.wait_log(NO_CHANGE, before_refreshes + 4)
     refreshes = item.log().count(NO_CHANGE) - before_refreshes
     woken = _switches(init) - before
-    # A 100 ms poll would add ten per refresh; the refreshes themselves take about five.
+    # A 100 ms poll would add ten per refresh; the refreshes themselves take about four.
     assert woken <= 8 * (refreshes + 1), (woken, refreshes)
+    assert _lingering_zombies(init) == []  # every refresh child was reaped
+
+
+def _lingering_zombies(parent: int) -> list[int]:
+    """Children of `parent` that are zombies now and still are a moment later."""
+
+    def zombies() -> set[int]:
+        found = set()
+        for child in children_of(parent):
+            try:
+                stat = Path(f"/proc/{child}/stat").read_text()
+            except OSError:
+                continue
+            if stat.rpartition(")")[2].split()[0] == "Z":
+                found.add(child)
+        return found
+
+    first = zombies()
+    time.sleep(0.3)
+    return sorted(first & zombies())
 
 
 def test_the_program_exiting_by_itself_is_not_restarted(
