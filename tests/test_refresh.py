@@ -682,3 +682,32 @@ def test_the_refresh_benchmark_measures_the_batched_minimum(tmp_path: Path) -> N
     assert kept.strip() == text.partition("## 1. Start-up\n")[2].strip()
     refresh.write_section(out, kept.strip() + "\n")
     assert out.read_text().count(refresh.BEGIN) == 1
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_a_restarted_program_gets_the_terminal_and_ctrl_c(
+    pid1: bool, gsm: FakeSecretManager, tmp_path: Path
+) -> None:
+    """Under `docker run -it`, the new program is the terminal's foreground group, as the
+    first was: Ctrl-C reaches it."""
+    from tests.test_terminal import CTRL_C, LeaderRun
+
+    gsm.add_secret("proj-1", "a", "a-1")
+    env = gsm_env(gsm, A="gcp:secretmanager:projects/proj-1/secrets/a", SECRETS_INIT_REFRESH="1s")
+    run = LeaderRun(tmp_path, pid1=pid1, env=env)
+    try:
+        first = run.facts()
+        assert first["foreground"] == first["pgrp"]
+        gsm.add_secret("proj-1", "a", "a-2")
+
+        def restarted() -> bool:
+            run.drain()
+            return json.loads(run.facts_path.read_text())["pgrp"] != first["pgrp"]
+
+        wait_for(restarted, timeout=30, what="the restarted program")
+        second = json.loads(run.facts_path.read_text())
+        assert second["foreground"] == second["pgrp"]
+        run.type(CTRL_C)
+        assert run.wait() == 128 + signal.SIGINT
+    finally:
+        run.close()
