@@ -26,6 +26,7 @@ from bench import (
     resolution,
     startup,
     subjects,
+    wholerun,
 )
 
 
@@ -45,6 +46,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--orphans", type=int, help="orphans to reap (default 10000)")
     parser.add_argument("--repeats", type=int, help="runs per resolution scenario (default 5)")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="added per request")
+    parser.add_argument("--whole-runs", type=int, help="whole runs per row (default 10)")
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        metavar="DIR",
+        help="a checkout of an earlier commit (e.g. a git worktree) to measure alongside",
+    )
     parser.add_argument("--no-chart", action="store_true", help="write the report only")
     parser.add_argument("--command-name", default="scripts/bench", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -53,6 +61,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.sizes = args.sizes or ([1, 3, 6] if quick else [1, 10, 40, 100])
     args.orphans = args.orphans or (200 if quick else 10_000)
     args.repeats = args.repeats or (1 if quick else 5)
+    args.whole_runs = args.whole_runs or (1 if quick else 10)
     args.aws_goal = (2, 2) if quick else (20, 20)
     args.google_goal = 2 if quick else 20
     return args
@@ -63,7 +72,7 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="secrets-init-bench-") as workdir:
-        found = subjects.find(Path(workdir))
+        found = subjects.find(Path(workdir), args.compare_with)
         described = machine.describe(found.clean_python)
         _say(f"machine: {described.cores} cores, {described.cpu_model}, {described.python}")
         _say(f"1/4 start-up, {args.runs} runs per command")
@@ -84,6 +93,8 @@ def main(argv: list[str]) -> int:
             phases = profile.run(
                 found, emu, profile.cases(args.aws_goal), args.repeats, args.latency_ms / 1000
             )
+            _say(f"3c/4 whole runs, {args.whole_runs} per row")
+            whole = wholerun.run(found, emu, args.aws_goal, args.whole_runs, args.latency_ms / 1000)
         _say(f"4/4 reaping {args.orphans} orphans as PID 1")
         reaped = reaping.run(found, args.orphans, timeout=30 if args.quick else 120)
     run = report.Run(
@@ -96,6 +107,7 @@ def main(argv: list[str]) -> int:
         memory=mem,
         resolution=res,
         phases=phases,
+        whole=whole,
         reaping=reaped,
         orphans=args.orphans,
     )

@@ -54,6 +54,7 @@ PHASES = (
 class Traced:
     spans: list[tuple[str, str, float, float]]  # thread, what, start ms, end ms from spawn
     in_flight: int  # the most calls the proxy was answering at once
+    page_faults: int  # during the resolution: memory it touched for the first time
 
     @property
     def resolution_ms(self) -> float:
@@ -156,7 +157,7 @@ def _trace(
         (thread, what, (start - origin) * 1000, (end - origin) * 1000)
         for thread, what, start, end in document["spans"]
     ]
-    return Traced(spans, emulators.proxy.max_in_flight), ""
+    return Traced(spans, emulators.proxy.max_in_flight, document["page_faults"]), ""
 
 
 def _imports(subjects: Subjects, env: dict[str, str]) -> dict[str, float]:
@@ -191,7 +192,8 @@ def section(found: list[Case], latency_ms: float) -> list[str]:
         "and moto's answer) and the parsing of its answer. Phase rows are medians over the "
         "runs of the wall time during which the phase was running somewhere; phases on "
         "different threads overlap, so they do not add up. *Most in flight* is the most "
-        "calls the proxy answered at one moment.",
+        "calls the proxy answered at one moment. *Page faults* count the memory the "
+        "resolution touched for the first time (each costs the kernel a page).",
         "",
     ]
     usable = [case for case in found if case.runs]
@@ -216,6 +218,10 @@ def section(found: list[Case], latency_ms: float) -> list[str]:
         for case in usable
     )
     out.append(f"| most in flight, most of all runs (median) | {in_flight} |")
+    faults = " | ".join(
+        f"{stats.median([float(run.page_faults) for run in case.runs]):.0f}" for case in usable
+    )
+    out.append(f"| page faults during the resolution (median) | {faults} |")
     imports = sorted(
         {name for case in usable for name in case.imports_ms}, key=WATCHED_IMPORTS.index
     )
@@ -223,8 +229,10 @@ def section(found: list[Case], latency_ms: float) -> list[str]:
         out += [
             "",
             "Cumulative import time of the modules the issue names, from one run under "
-            "`-X importtime` (which slows every import; compare them with each other only; "
-            "a module missing was not imported):",
+            "`-X importtime` (which slows every import; compare them with each other only). "
+            "*-*: not imported, or imported through `importlib.import_module`, which "
+            "`-X importtime` does not time (the AWS providers import `botocore.session` so); "
+            "`botocore.docs` and `urllib3.http2` near 0: their `__init__` was left out:",
             "",
             "| module | " + " | ".join(f"{case.label}, ms" for case in usable) + " |",
             "| --- |" + " ---: |" * len(usable),

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import memory, profile, reaping, resolution, startup, stats
+from bench import memory, profile, reaping, resolution, startup, stats, wholerun
 from bench.machine import Machine
 
 MIB = 1024
@@ -28,6 +28,7 @@ class Run:
     memory: list[memory.Row]
     resolution: resolution.Result
     phases: list[profile.Case]
+    whole: wholerun.Result
     reaping: list[reaping.Row]
     orphans: int
 
@@ -157,6 +158,7 @@ def goals(run: Run) -> list[Goal]:
             )
         )
     found.append(_growth_goal(res))
+    found += _whole_run_goals(run)
     tini = next((r for r in run.reaping if r.key == "tini"), None)
     for reaped in run.reaping:
         if not reaped.key.startswith(("module", "binary")):
@@ -175,6 +177,112 @@ def goals(run: Run) -> list[Goal]:
             )
         )
     return found
+
+
+def _whole_run_goals(run: Run) -> list[Goal]:
+    """Issue #16: whole runs against a plain `import boto3`, and this build's start-up."""
+    whole, up = run.whole, run.startup
+    lat = whole.latency_ms
+    boto3, one, forty = (whole.median(k) for k in ("import-boto3", "this-sm1", "this-aws40"))
+    earlier_one, earlier_forty = whole.median("earlier-sm1"), whole.median("earlier-aws40")
+    found: list[Goal] = []
+
+    def earlier(value: float | None, text: str) -> str:
+        return "" if value is None else f"; earlier build: {text}"
+
+    beyond = None if one is None or boto3 is None else one - boto3
+    found.append(
+        Goal(
+            "1 SM reference, whole run",
+            "#16",
+            f'≤ `python -I -c "import boto3"` + {lat:.0f} ms (moonshot: < that import)',
+            "not measured"
+            if beyond is None or one is None
+            else f"{one:.0f} ms = the import + {beyond:.0f} ms"
+            + earlier(
+                earlier_one,
+                f"{earlier_one or 0:.0f} ms = the import + {(earlier_one or 0) - (boto3 or 0):.0f}",
+            ),
+            None if beyond is None else beyond <= lat,
+        )
+    )
+    more = None if one is None or forty is None else forty - one
+    earlier_more = (
+        None if earlier_one is None or earlier_forty is None else earlier_forty - earlier_one
+    )
+    found.append(
+        Goal(
+            f"{_many(whole)} over 3 regions against 1 SM, whole run",
+            "#16",
+            f"≤ +1.5 round trips (+{1.5 * lat:.0f} ms)",
+            "not measured"
+            if more is None
+            else f"+{more:.0f} ms = {more / lat:.2f} round trips"
+            + earlier(
+                earlier_more,
+                f"+{earlier_more or 0:.0f} ms = {(earlier_more or 0) / lat:.2f} round trips",
+            ),
+            None if more is None else more <= 1.5 * lat,
+        )
+    )
+    row = whole.row("this-aws40")
+    flights = row.in_flight if row is not None else []
+    found.append(
+        Goal(
+            f"{_many(whole)}: the batched calls in flight together",
+            "#16",
+            f"all {_batches(run)} at once in every run",
+            "not measured"
+            if not flights
+            else f"{min(flights)}-{max(flights)} at once over {len(flights)} runs",
+            None if not flights else min(flights) >= _batches(run),
+        )
+    )
+    bare, module = up.median("py-S"), up.median("module")
+    ratio = stats.ratio(module, bare)
+    earlier = next((row for row in up.rows if row.key == "module-earlier"), None)
+    earlier_ratio = stats.ratio(earlier.spread.median if earlier and earlier.spread else None, bare)
+    found.append(
+        Goal(
+            "start-up `python -I -m secrets_init -- true`",
+            "#16",
+            "≤ 1.8x `python -I -S -c pass`",
+            f"{_x(ratio)} ({_ms(module)} vs {_ms(bare)} ms median)"
+            + ("" if earlier_ratio is None else f"; earlier build: {_x(earlier_ratio)}"),
+            None if ratio is None else ratio <= 1.8,
+        )
+    )
+    google, earlier_google = whole.median("this-google1"), whole.median("earlier-google1")
+    google_ratio = stats.ratio(google, earlier_google)
+    found.append(
+        Goal(
+            "1 Google reference, whole run: no regression",
+            "#16",
+            "≤ 1.05x the earlier build (same rounds)",
+            "not measured"
+            if google is None
+            else f"{google:.0f} ms"
+            + ("" if google_ratio is None else f" = {_x(google_ratio)} the earlier build")
+            + (
+                ""
+                if whole.median("import-google") is None
+                else f"; the plain Google SDK import: {whole.median('import-google'):.0f} ms"
+            ),
+            None if google_ratio is None else google_ratio <= 1.05,
+        )
+    )
+    return found
+
+
+def _many(whole: wholerun.Result) -> str:
+    row = whole.row("this-aws40")
+    return "many AWS references" if row is None else row.label.split("`, ", 1)[1]
+
+
+def _batches(run: Run) -> int:
+    """The batched calls of the many-references run: its API-call minimum."""
+    aws = run.resolution.scenario("aws-goal")
+    return 6 if aws is None else aws.min_calls()
 
 
 def _growth_goal(res: resolution.Result) -> Goal:
@@ -250,6 +358,7 @@ def markdown(run: Run) -> str:
     out += _startup_section(run) + _memory_section(run) + _resolution_section(run)
     out += _reaping_section(run)
     out += profile.section(run.phases, run.resolution.latency_ms)
+    out += wholerun.section(run.whole)
     out += ["", "![charts](benchmarks.png)", ""]
     return "\n".join(out)
 

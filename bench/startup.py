@@ -70,6 +70,14 @@ def rows_for(subjects: Subjects) -> list[Row]:
             [*subjects.module(subjects.dev_python), "--", "true"],
         ),
     ]
+    if subjects.earlier_python:
+        rows.append(
+            Row(
+                "module-earlier",
+                "same, earlier build (`--compare-with`)",
+                [*subjects.module(subjects.earlier_python), "--", "true"],
+            )
+        )
     if subjects.binary:
         rows.append(
             Row(

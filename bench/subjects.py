@@ -7,7 +7,9 @@ secrets-init. So the headline row runs the module from a fresh venv made for
 this run, holding no import hook: a plain path line that puts the checkout
 and the dev venv's packages on sys.path, which is what a regular
 `pip install secrets-init[all]` gives. Both are the same real interpreter
-binary (never a pyenv shim, which spawns processes of its own).
+binary (never a pyenv shim, which spawns processes of its own). An earlier
+build to compare with (`--compare-with DIR`, a checkout of an older commit)
+gets a venv of the same kind whose path line puts DIR first.
 """
 
 from __future__ import annotations
@@ -31,20 +33,24 @@ class Subjects:
     binary: str | None  # dist/secrets-init, None when not built
     tini: str | None
     dumb_init: str | None
+    earlier_python: str | None = None  # a venv running an earlier checkout (--compare-with)
 
     def module(self, python: str | None = None) -> list[str]:
         return [python or self.clean_python, "-I", "-m", "secrets_init"]
 
 
-def find(workdir: Path) -> Subjects:
+def find(workdir: Path, earlier: Path | None = None) -> Subjects:
     dev_python = _dev_python()
     binary = ROOT / "dist" / "secrets-init"
     return Subjects(
         dev_python=dev_python,
-        clean_python=_clean_venv(dev_python, workdir / "venv"),
+        clean_python=_clean_venv(dev_python, workdir / "venv", ROOT),
         binary=str(binary) if os.access(binary, os.X_OK) else None,
         tini=shutil.which("tini"),
         dumb_init=shutil.which("dumb-init"),
+        earlier_python=None
+        if earlier is None
+        else _clean_venv(dev_python, workdir / "earlier-venv", earlier.resolve()),
     )
 
 
@@ -64,7 +70,7 @@ def _dev_python() -> str:
     return sys.executable
 
 
-def _clean_venv(dev_python: str, target: Path) -> str:
+def _clean_venv(dev_python: str, target: Path, checkout: Path) -> str:
     site_dirs = subprocess.run(
         [dev_python, "-I", "-c", "import site; print('\\n'.join(site.getsitepackages()))"],
         capture_output=True,
@@ -87,6 +93,6 @@ def _clean_venv(dev_python: str, target: Path) -> str:
         check=True,
     ).stdout.strip()
     # Plain path lines: site appends them to sys.path without running anything.
-    lines = [str(ROOT), *(d for d in site_dirs if os.path.isdir(d))]
+    lines = [str(checkout), *(d for d in site_dirs if os.path.isdir(d))]
     Path(own_site, "bench-paths.pth").write_text("\n".join(lines) + "\n")
     return str(python)

@@ -20,6 +20,7 @@ STARTED = time.monotonic()
 import functools  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import resource  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -99,6 +100,7 @@ def main() -> None:
     found, malformed = references.scan(os.environb)
     assert not malformed, malformed
     _record("scan the environment", imported)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     started = time.monotonic()
     context = providers.FetchContext(deadline=started + 30, timeout=30, log=Logger("error"))
     fetched, errors = fetching.fetch_all(found, context)
@@ -111,6 +113,7 @@ def main() -> None:
             "spawned": spawned,
             "spans": sorted(_spans, key=lambda span: span[2]),
             "references": len(found),
+            "page_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
         },
         sys.stdout,
     )

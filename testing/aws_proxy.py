@@ -4,6 +4,7 @@
         ...  # point AWS_ENDPOINT_URL at proxy.url
         proxy.counts  # calls per API, e.g. {"BatchGetSecretValue": 2}
         proxy.max_in_flight  # the most calls it was answering at one moment
+        proxy.connect_delay = 0.1  # and more for the first answer on each new connection
 
 moto answers the way AWS does for what it implements, but some answers it
 cannot give faithfully (throttling, 5xx, AccessDeniedException as AWS's JSON
@@ -12,6 +13,9 @@ proxy produces those, so the AWS providers meet them over real HTTP. The
 delay makes moto behave like a far away endpoint: resolving in fewer round
 trips (batching, concurrency) shows up as wall time in the benchmarks, and
 the interval each call was in flight tells waiting on the network from the rest.
+`connect_delay` stands for setting up a connection (a TCP and a TLS handshake
+to a real endpoint): the first answer on each new connection waits that much
+longer, so reusing connections shows as it would in production.
 """
 
 from __future__ import annotations
@@ -114,6 +118,8 @@ class AwsProxy:
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
         self.delay = delay
+        self.connect_delay = 0.0
+        self.connections = 0  # accepted so far
         self.faults = list(faults)
         self.requests: list[Request] = []
         self.max_in_flight = 0
@@ -148,6 +154,7 @@ class AwsProxy:
         with self._lock:
             self.requests.clear()
             self.max_in_flight = 0
+            self.connections = 0
 
     def start(self) -> AwsProxy:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -212,13 +219,26 @@ class AwsProxy:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy.connections += 1
+                self.set_up = False  # the connection's set-up delay is still to pay
+
+            def _relay(self) -> None:
+                if not self.set_up:
+                    self.set_up = True
+                    if proxy.connect_delay:
+                        proxy._stopping.wait(proxy.connect_delay)
+                self._relay_request()
+
             def do_POST(self) -> None:
                 self._relay()
 
             def do_GET(self) -> None:
                 self._relay()
 
-            def _relay(self) -> None:
+            def _relay_request(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 operation = _operation(self.headers.get("X-Amz-Target"), body)
                 region = _region(self.headers.get("Authorization", ""))
