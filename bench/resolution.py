@@ -210,19 +210,27 @@ def sdk_import_ms(importtime_output: str) -> float:
 
     In secrets-init those happen only in the child's fetch (PID 1 imports the
     standard library and secrets_init alone), so this is the SDK import time
-    of that run, lazy imports during client creation included.
+    of that run, lazy imports during client creation included. Outermost
+    means under no other third-party import: the providers' own modules
+    (secrets_init.providers.aws_client) import the SDKs, and a module
+    imported through importlib.import_module is not timed, so its own
+    imports show at the top level.
     """
     total = 0
-    for line in importtime_output.splitlines():
+    ancestors: list[bool] = []  # per nesting level above: a third-party import?
+    # Printed as each import ends, so a module's imports come before it: read backwards.
+    for line in reversed(importtime_output.splitlines()):
         if not line.startswith("import time:") or "self [us]" in line:
             continue
         _, cumulative, name = line[len("import time:") :].split("|", 2)
         name = name[1:]  # one space after the bar, then two per nesting level
-        if name.startswith(" "):
-            continue
-        top = name.split(".", 1)[0]
-        if top != "secrets_init" and top not in sys.stdlib_module_names:
+        level = (len(name) - len(name.lstrip(" "))) // 2
+        del ancestors[level:]
+        top = name.strip().split(".", 1)[0]
+        third_party = top != "secrets_init" and top not in sys.stdlib_module_names
+        if third_party and not any(ancestors):
             total += int(cumulative)
+        ancestors += [False] * (level - len(ancestors)) + [third_party]
     return total / 1000
 
 

@@ -92,3 +92,15 @@ def test_sdk_import_time_counts_only_outermost_third_party_imports() -> None:
         ]
     )
     assert sdk_import_ms(output) == 6.5
+
+
+def test_sdk_import_time_counts_sdks_a_provider_module_imports() -> None:
+    output = "\n".join(
+        [
+            "import time:       300 |        300 |     jmespath",
+            "import time:      1000 |       4000 |   botocore",
+            "import time:        50 |         60 |   json",
+            "import time:       100 |       4200 | secrets_init.providers.aws_client",
+        ]
+    )
+    assert sdk_import_ms(output) == 4.0
