@@ -20,6 +20,8 @@ ensure_venv() {
   local venv=$1 spec=$2
   local python=${PYTHON:-python3}
   if [ ! -x "$venv/bin/python" ]; then
+    # Debian's python3 ships venv without ensurepip until python3-venv is installed.
+    "$python" -c 'import ensurepip, venv' 2>/dev/null || ensure_debs python3-venv
     echo "== creating $venv with $($python --version)"
     "$python" -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
