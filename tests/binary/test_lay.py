@@ -12,11 +12,15 @@ launcher says what is wrong with a tree instead of running it.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from secrets_init import config
 from testing.moto import DUMMY_CREDENTIALS, Aws
+from testing.process import ROOT, child_env
 from tests.binary.conftest import EmptyRoot, bundle_hash
 
 pytestmark = [pytest.mark.binary, pytest.mark.pid1]
@@ -200,3 +204,15 @@ def test_an_unknown_family_is_a_usage_error(root: EmptyRoot, volume: Path) -> No
         "secrets-init: lay: 'azure' is not one of aws, google, all, none\nusage: "
     )
     assert list(volume.iterdir()) == []
+
+
+def test_the_python_cli_says_lay_needs_the_binary() -> None:
+    """Only the single binary has a tree to lay; the module says so, with the usage."""
+    done = subprocess.run(
+        [sys.executable, "-m", "secrets_init", "lay", "/nowhere", "aws"],
+        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == (
+        "secrets-init: lay needs the single-file binary (scripts/build-binary)\n" + config.USAGE
+    )
