@@ -26,6 +26,10 @@ MODULES = [
     "tests/test_cli.py",
     "tests/test_no_leaks.py",
     "tests/test_resolution_lifecycle.py",
+    "tests/test_signals.py",
+    "tests/test_terminal.py",
+    "tests/test_working_directory.py",
+    "tests/test_refresh.py",
 ]
 
 
