@@ -91,7 +91,7 @@ def main(argv: list[str]) -> int:
             )
             _say("3b/4 where the resolution time goes")
             phases = profile.run(
-                found, emu, profile.cases(args.aws_goal), args.repeats, args.latency_ms / 1000
+                emu, profile.cases(found, args.aws_goal), args.repeats, args.latency_ms / 1000
             )
             _say(f"3c/4 whole runs, {args.whole_runs} per row")
             whole = wholerun.run(found, emu, args.aws_goal, args.whole_runs, args.latency_ms / 1000)

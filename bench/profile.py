@@ -78,6 +78,8 @@ class Case:
     key: str
     label: str
     counts: dict[str, int]
+    python: str  # the interpreter of the build it runs (this build's, or an earlier one's)
+    earlier: bool = False  # an earlier build's, measured alongside (--compare-with)
     runs: list[Traced] = field(default_factory=list)
     imports_ms: dict[str, float] = field(default_factory=dict)  # under -X importtime
     error: str = ""
@@ -102,46 +104,57 @@ class Case:
         }
 
 
-def cases(aws_goal: tuple[int, int]) -> list[Case]:
+def cases(subjects: Subjects, aws_goal: tuple[int, int]) -> list[Case]:
+    """One SM reference and the many-references case, for this build and the earlier one."""
     sm, ssm = aws_goal
+    builds = [("", subjects.clean_python, False)]
+    if subjects.earlier_python:
+        builds.append((", earlier build", subjects.earlier_python, True))
     return [
-        Case("one-sm", "1 SM", {SM: 1}),
-        Case("aws-goal", f"{sm} SM + {ssm} SSM", {SM: sm, SSM: ssm}),
+        Case(f"{key}{'-earlier' if earlier else ''}", f"{label}{suffix}", counts, python, earlier)
+        for key, label, counts in (
+            ("one-sm", "1 SM", {SM: 1}),
+            ("aws-goal", f"{sm} SM + {ssm} SSM", {SM: sm, SSM: ssm}),
+        )
+        for suffix, python, earlier in builds
     ]
 
 
-def run(
-    subjects: Subjects, emulators: Emulators, found: list[Case], repeats: int, latency: float
-) -> list[Case]:
+def run(emulators: Emulators, found: list[Case], repeats: int, latency: float) -> list[Case]:
+    """Every case `repeats` times, round by round, so noise hits every case alike."""
     if emulators.proxy is None:
         for case in found:
             case.error = "moto unavailable"
         return found
+    envs = {
+        case.key: clean_env(**emulators.env(), **reference_env(emulators, case.counts))
+        for case in found
+    }
     emulators.set_delay(latency)
     try:
-        for case in found:
-            env = clean_env(**emulators.env(), **reference_env(emulators, case.counts))
-            for _ in range(max(1, repeats)):
-                traced, error = _trace(subjects, emulators, env)
+        for _ in range(max(1, repeats)):
+            for case in found:
+                if case.error:
+                    continue
+                traced, error = _trace(case.python, emulators, envs[case.key])
                 if traced is None:
                     case.error = error
-                    break
-                case.runs.append(traced)
+                else:
+                    case.runs.append(traced)
+        for case in found:
             if not case.error:
-                case.imports_ms = _imports(subjects, env)
+                case.imports_ms = _imports(case.python, envs[case.key])
     finally:
         emulators.set_delay(0.0)
     return found
 
 
-def _trace(
-    subjects: Subjects, emulators: Emulators, env: dict[str, str]
-) -> tuple[Traced | None, str]:
+def _trace(python: str, emulators: Emulators, env: dict[str, str]) -> tuple[Traced | None, str]:
     assert emulators.proxy is not None
     emulators.proxy.reset()
     spawned = time.monotonic()
     done = subprocess.run(
-        [subjects.clean_python, "-I", "-m", "bench.trace"],
+        [python, "-I", "-m", "bench.trace"],
         env={**env, "BENCH_SPAWNED": repr(spawned)},
         capture_output=True,
         text=True,
@@ -160,9 +173,9 @@ def _trace(
     return Traced(spans, emulators.proxy.max_in_flight, document["page_faults"]), ""
 
 
-def _imports(subjects: Subjects, env: dict[str, str]) -> dict[str, float]:
+def _imports(python: str, env: dict[str, str]) -> dict[str, float]:
     done = subprocess.run(
-        [subjects.clean_python, "-I", "-X", "importtime", "-m", "bench.trace"],
+        [python, "-I", "-X", "importtime", "-m", "bench.trace"],
         env={**env, "BENCH_SPAWNED": repr(time.monotonic())},
         capture_output=True,
         text=True,
@@ -193,7 +206,9 @@ def section(found: list[Case], latency_ms: float) -> list[str]:
         "runs of the wall time during which the phase was running somewhere; phases on "
         "different threads overlap, so they do not add up. *Most in flight* is the most "
         "calls the proxy answered at one moment. *Page faults* count the memory the "
-        "resolution touched for the first time (each costs the kernel a page).",
+        "resolution touched for the first time (each costs the kernel a page). With "
+        "`--compare-with`, the *earlier build* columns are the same cases run by an earlier "
+        "checkout, round by round with this build's.",
         "",
     ]
     usable = [case for case in found if case.runs]
@@ -240,7 +255,7 @@ def section(found: list[Case], latency_ms: float) -> list[str]:
         for name in WATCHED_IMPORTS:
             cells = " | ".join(_fmt(case.imports_ms.get(name)) for case in usable)
             out.append(f"| `{name}` | {cells} |")
-    for case in usable:
+    for case in (case for case in usable if not case.earlier):
         median = case.median_run
         assert median is not None
         out += [
