@@ -2,7 +2,7 @@
 
 `python -m bench.webhook [--quick]` starts the webhook as a real HTTPS
 process (a throwaway CA; ConfigMap/Secret reads go to the small API server
-of tests/webhook), and Debian's docker-registry holding one image pushed by
+of testing/kube_api.py), and Debian's docker-registry holding one image pushed by
 skopeo. `hey` sends the same AdmissionReview over 50 keep-alive connections,
 for two pods: one whose container sets `command` (no registry), and one that
 needs the image's ENTRYPOINT/CMD, which the webhook has cached after one
@@ -15,7 +15,6 @@ Nothing here is a test: no timing decides whether the suite passes.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import re
@@ -29,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.webhook import pods
-from tests.webhook.conftest import populated_api
-from tests.webhook.oci import Layout, Platform
-from tests.webhook.process import Webhook
-from tests.webhook.registry_server import PASSWORD, USER, DockerRegistry
-from tests.webhook.tls import CertificateAuthority
+from testing import pods
+from testing.kube_api import populated_api
+from testing.oci import Layout, Platform
+from testing.registry import DockerRegistry, docker_config
+from testing.tls import CertificateAuthority
+from testing.webhook_process import Webhook, serving
 
 CONNECTIONS = 50
 OFFERED = 500  # the issue's goal, as an offered rate: latency at that load
@@ -92,21 +91,9 @@ def _stack(work: Path) -> Iterator[tuple[Webhook, DockerRegistry, str]]:
     try:
         registry.push(layout.directory, "1.0", "apps/orders")
         with populated_api(ca) as api:
-            auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-            pull = json.dumps({"auths": {registry.host: {"auth": auth}}}).encode()
-            api.add_secret(
-                "orders", "regcred", {".dockerconfigjson": pull}, "kubernetes.io/dockerconfigjson"
-            )
-            issued = ca.issue("webhook")
-            env = {
-                "KUBECONFIG": str(api.kubeconfig(ca.path, work / "kubeconfig")),
-                "SSL_CERT_FILE": str(ca.path),
-            }
-            webhook = Webhook(ca.path, issued.cert, issued.key, env)
-            try:
+            api.add_pull_secret("orders", "regcred", docker_config(registry.host))
+            with serving(ca, api, work / "webhook") as webhook:
                 yield webhook, registry, f"{registry.host}/apps/orders:1.0"
-            finally:
-                webhook.stop()
     finally:
         registry.stop()
 

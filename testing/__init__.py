@@ -10,6 +10,13 @@ to run secrets-init.
 - `testing.supervised`: a long-running secrets-init around a program that records signals.
 - `testing.witness`: ptrace on one process, to see the signals PID 1 sends it before PID 1's
   exit tears the namespace down.
+- `testing.loopback`: the small in-process HTTP(S) server the stand-ins share, a free port, and a
+  wait for server processes.
+- For the admission webhook: `testing.tls` (a throwaway CA), `testing.kube_api` (the Kubernetes
+  API GETs the webhook makes), `testing.registry` (Debian's docker-registry and a token
+  service), `testing.oci` (image layouts to push), `testing.pods` (pods and AdmissionReviews),
+  `testing.webhook_process` (the webhook as a real HTTPS process) and `testing.kubelet` (a
+  mutated pod played with podman).
 
 It lives outside tests/ so bench/ and scripts/demo.py need not import test modules, and it
 is not part of the wheel (pyproject.toml packages only secrets_init*).

@@ -20,7 +20,6 @@ prints the port on stdout once serving, and runs until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
-import http.server
 import signal
 import sys
 import threading
@@ -33,6 +32,7 @@ from typing import Any
 import grpc
 from google.cloud.secretmanager_v1 import types
 
+from testing.loopback import LoopbackServer, QuietHandler
 from testing.process import child_env
 
 SERVICE = "google.cloud.secretmanager.v1.SecretManagerService"
@@ -257,12 +257,12 @@ class FakeMetadataServer:
     def __init__(self, project: str) -> None:
         self.project = project
         self.hits = 0
-        self._httpd: http.server.ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
 
     def start(self) -> int:
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 outer.hits += 1
                 if self.headers.get("Metadata-Flavor") != "Google":
@@ -272,32 +272,26 @@ class FakeMetadataServer:
                 else:
                     self._answer(404, b"not found")
 
-            def _answer(self, status: int, body: bytes) -> None:
-                self.send_response(status)
+            def end_headers(self) -> None:
                 self.send_header("Metadata-Flavor", "Google")
-                self.send_header("Content-Type", "application/text")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                super().end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send(status, body, "application/text")
 
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        return self._httpd.server_address[1]
+        self._server = LoopbackServer(Handler)
+        return self._server.port
 
     @property
     def address(self) -> str:
         """The value for GCE_METADATA_HOST."""
-        assert self._httpd is not None
-        return f"127.0.0.1:{self._httpd.server_address[1]}"
+        assert self._server is not None
+        return f"127.0.0.1:{self._server.port}"
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
 
 def main(argv: list[str]) -> int:

@@ -9,7 +9,7 @@ from secrets_init.providers import is_reference
 from secrets_init.webhook.cluster import CONFIG_MAP, ReadError
 from secrets_init.webhook.mutate import ImageLookupError
 from secrets_init.webhook.program import ImageConfig
-from tests.webhook.pods import CONFIG_MAPS, SECRETS
+from testing.pods import CONFIG_MAPS, SECRETS
 
 
 @dataclass

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bench import webhook
-from tests.webhook.pods import ROOT
+from testing.process import ROOT
 
 
 def test_quick_run() -> None:

@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from secrets_init.webhook import config, selection
+from testing.process import ROOT
 from tests.webhook import pss
 from tests.webhook.checks import KUBERNETES_VERSION
 from tests.webhook.kustomize import render
-from tests.webhook.pods import ROOT
 
 DEPLOY = ROOT / "deploy" / "webhook"
 OVERLAYS = ("cert-manager", "certgen")

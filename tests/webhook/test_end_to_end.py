@@ -3,7 +3,7 @@
 The webhook process reviews a pod whose container sets no command and whose
 env holds only a reference; it looks the image's ENTRYPOINT/CMD up in
 docker-registry (with the pull secret it reads through the small API server)
-and answers a patch. The patched pod is played by tests/webhook/kubelet.py
+and answers a patch. The patched pod is played by testing/kubelet.py
 with podman: the secrets-init image (built from the Dockerfile) copies itself
 into the shared volume, then the application image, non-root and with a
 read-only root, runs secrets-init from that volume, which fetches the secret
@@ -12,7 +12,6 @@ from moto and runs the image's own program with it.
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import uuid
@@ -20,16 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from testing import pods
+from testing.kube_api import populated_api
+from testing.kubelet import Kubelet, expand
 from testing.moto import DUMMY_CREDENTIALS, Aws
+from testing.registry import PUSH_PASSWORD, PUSHER, DockerRegistry, docker_config
+from testing.tls import CertificateAuthority
+from testing.webhook_process import serving
 from tests.container.conftest import binary, busybox, image, podman  # noqa: F401 (fixtures)
 from tests.container.podman import Podman
-from tests.webhook import pods
 from tests.webhook.checks import assert_valid, patched
-from tests.webhook.conftest import populated_api
-from tests.webhook.kubelet import Kubelet, expand
-from tests.webhook.process import Webhook
-from tests.webhook.registry_server import PASSWORD, PUSH_PASSWORD, PUSHER, USER, DockerRegistry
-from tests.webhook.tls import CertificateAuthority
 
 pytestmark = pytest.mark.container
 
@@ -83,21 +82,9 @@ def test_a_mutated_pod_runs_and_its_program_gets_the_secret(
         )
         pod["spec"]["imagePullSecrets"] = [{"name": "regcred"}]
         with populated_api(ca) as api:
-            auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-            config = json.dumps({"auths": {registry.host: {"auth": auth}}}).encode()
-            api.add_secret(
-                "orders", "regcred", {".dockerconfigjson": config}, "kubernetes.io/dockerconfigjson"
-            )
-            issued = ca.issue("webhook-e2e")
-            env = {
-                "KUBECONFIG": str(api.kubeconfig(ca.path, tmp_path / "kubeconfig")),
-                "SSL_CERT_FILE": str(ca.path),
-                "SECRETS_INIT_WEBHOOK_IMAGE": image,
-            }
-            webhook = Webhook(ca.path, issued.cert, issued.key, env)
-            try:
+            api.add_pull_secret("orders", "regcred", docker_config(registry.host))
+            with serving(ca, api, tmp_path, {"SECRETS_INIT_WEBHOOK_IMAGE": image}) as webhook:
                 response = webhook.review(pods.review(pod))
-            finally:
                 assert webhook.stop() == 0, webhook.output()
     finally:
         registry.stop()

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.webhook.pods import ROOT
+from testing.process import ROOT
 
 PACKAGE = ROOT / "secrets_init"
 

@@ -15,9 +15,9 @@ from kubernetes.config import incluster_config
 
 from secrets_init.webhook import kube
 from secrets_init.webhook.cluster import CONFIG_MAP, SECRET, ReadError
-from tests.webhook import pods
-from tests.webhook.fake_api import TOKEN, FakeApiServer
-from tests.webhook.tls import CertificateAuthority
+from testing import pods
+from testing.kube_api import TOKEN, FakeApiServer
+from testing.tls import CertificateAuthority
 
 ALL_VALUES = [
     v for objects in (pods.CONFIG_MAPS, pods.SECRETS) for d in objects.values() for v in d.values()

@@ -15,7 +15,8 @@ from secrets_init.webhook import layout, review
 from secrets_init.webhook.cluster import ReadError
 from secrets_init.webhook.mutate import DENIED, MUTATED, SKIPPED, UNCHANGED, Mutator
 from secrets_init.webhook.program import ImageConfig
-from tests.webhook import pods, pss
+from testing import pods
+from tests.webhook import pss, shapes
 from tests.webhook.checks import assert_valid, patched
 from tests.webhook.memory import MemoryCluster, MemoryImages
 
@@ -51,9 +52,9 @@ def _container(pod: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize("shape", sorted(pods.SHAPES))
+@pytest.mark.parametrize("shape", sorted(shapes.SHAPES))
 def test_each_shape_is_injected_validly_and_once(shape: str) -> None:
-    original = pods.SHAPES[shape]
+    original = shapes.SHAPES[shape]
     assert_valid(original)
     outcome, response = decide(original)
     assert outcome == MUTATED
@@ -76,9 +77,9 @@ def test_each_shape_is_injected_validly_and_once(shape: str) -> None:
     assert patched(after, again) == after
 
 
-@pytest.mark.parametrize("shape", sorted(pods.SHAPES))
+@pytest.mark.parametrize("shape", sorted(shapes.SHAPES))
 def test_wrapped_containers_run_their_program_under_secrets_init(shape: str) -> None:
-    original = pods.SHAPES[shape]
+    original = shapes.SHAPES[shape]
     after = patched(original, decide(original)[1])
     for before in [*original["spec"].get("initContainers", []), *original["spec"]["containers"]]:
         now = _container(after, before["name"])
@@ -110,49 +111,51 @@ def test_wrapped_containers_run_their_program_under_secrets_init(shape: str) -> 
 
 
 def test_which_containers_are_wrapped() -> None:
-    after = patched(pods.SHAPES["several-containers"], decide(pods.SHAPES["several-containers"])[1])
+    after = patched(
+        shapes.SHAPES["several-containers"], decide(shapes.SHAPES["several-containers"])[1]
+    )
     assert _container(after, "a")["command"][0] == layout.PROGRAM
-    assert _container(after, "b") == pods.SHAPES["several-containers"]["spec"]["containers"][1]
+    assert _container(after, "b") == shapes.SHAPES["several-containers"]["spec"]["containers"][1]
     assert _container(after, "c")["args"] == ["/entry", "serve"]
 
-    shape = pods.SHAPES["init-container-without-reference"]
+    shape = shapes.SHAPES["init-container-without-reference"]
     after = patched(shape, decide(shape)[1])
     assert _container(after, "wait") == shape["spec"]["initContainers"][0]
     assert [c["name"] for c in after["spec"]["initContainers"]] == ["secrets-init", "wait"]
 
 
 def test_the_containers_own_cache_variable_wins() -> None:
-    shape = pods.SHAPES["own-env-and-mounts"]
+    shape = shapes.SHAPES["own-env-and-mounts"]
     env = _container(patched(shape, decide(shape)[1]), "app")["env"]
     assert [v for v in env if v["name"] == "SECRETS_INIT_CACHE"] == [
         {"name": "SECRETS_INIT_CACHE", "value": "/var/cache/si"}
     ]
 
 
-@pytest.mark.parametrize("shape", sorted(pods.WITHOUT_REFERENCES))
+@pytest.mark.parametrize("shape", sorted(shapes.WITHOUT_REFERENCES))
 def test_pods_without_references_are_allowed_unchanged(shape: str) -> None:
-    outcome, response = decide(pods.WITHOUT_REFERENCES[shape])
+    outcome, response = decide(shapes.WITHOUT_REFERENCES[shape])
     assert outcome == UNCHANGED
     assert response == {"uid": "u-1", "allowed": True}
 
 
 def test_dry_run_gets_the_same_answer() -> None:
-    shape = pods.SHAPES["neither"]
+    shape = shapes.SHAPES["neither"]
     assert decide(shape, dry_run=True) == decide(shape)
 
 
 def test_images_are_asked_only_without_command_and_with_the_pull_secrets() -> None:
     images = MemoryImages({ORDERS_IMAGE: ImageConfig(("/e",))})
-    decide(pods.SHAPES["command-and-args"], mutator(images=images))
+    decide(shapes.SHAPES["command-and-args"], mutator(images=images))
     assert images.asked == []
-    shape = copy.deepcopy(pods.SHAPES["args-only"])
+    shape = copy.deepcopy(shapes.SHAPES["args-only"])
     shape["spec"]["imagePullSecrets"] = [{"name": "pull"}, {"name": "sa-pull"}]
     decide(shape, mutator(images=images))
     assert images.asked == [(ORDERS_IMAGE, "orders", ("pull", "sa-pull"))]
 
 
 def test_a_failed_image_lookup_denies_with_the_way_out() -> None:
-    outcome, response = decide(pods.SHAPES["neither"], mutator(images=MemoryImages()))
+    outcome, response = decide(shapes.SHAPES["neither"], mutator(images=MemoryImages()))
     assert outcome == DENIED and response["allowed"] is False
     message = response["status"]["message"]
     assert "'app' sets no command" in message
@@ -162,7 +165,7 @@ def test_a_failed_image_lookup_denies_with_the_way_out() -> None:
 
 def test_an_image_without_a_program_denies() -> None:
     images = MemoryImages({ORDERS_IMAGE: ImageConfig()})
-    outcome, response = decide(pods.SHAPES["neither"], mutator(images=images))
+    outcome, response = decide(shapes.SHAPES["neither"], mutator(images=images))
     assert outcome == DENIED
     assert "names a program" in response["status"]["message"]
 
@@ -171,12 +174,12 @@ def test_an_image_without_a_program_denies() -> None:
 def test_an_unreadable_object_injects_with_a_warning(status: int) -> None:
     """Never skip when unsure: the original webhook's leak (its issue 50)."""
     cluster = MemoryCluster(failing={"refs": ReadError(f"HTTP {status}", status)})
-    outcome, response = decide(pods.SHAPES["valueFrom-secret"], mutator(cluster=cluster))
+    outcome, response = decide(shapes.SHAPES["valueFrom-secret"], mutator(cluster=cluster))
     assert outcome == MUTATED
     [warning] = response["warnings"]
     assert "Secret refs" in warning and f"HTTP {status}" in warning and "app" in warning
     assert len(warning) <= 256
-    assert_valid(patched(pods.SHAPES["valueFrom-secret"], response))
+    assert_valid(patched(shapes.SHAPES["valueFrom-secret"], response))
 
 
 def test_each_object_is_read_once_per_review() -> None:
@@ -192,7 +195,7 @@ def test_each_object_is_read_once_per_review() -> None:
 def test_secret_values_never_appear_in_a_response() -> None:
     cluster = MemoryCluster(failing={"refs": ReadError("HTTP 500", 500)})
     for m in (mutator(), mutator(cluster=cluster), mutator(images=MemoryImages())):
-        for shape in [*pods.SHAPES.values(), *pods.WITHOUT_REFERENCES.values()]:
+        for shape in [*shapes.SHAPES.values(), *shapes.WITHOUT_REFERENCES.values()]:
             text = str(decide(shape, m)[1])
             for objects in (pods.CONFIG_MAPS, pods.SECRETS):
                 for values in objects.values():
@@ -201,7 +204,7 @@ def test_secret_values_never_appear_in_a_response() -> None:
 
 
 def test_annotations_become_secrets_init_variables() -> None:
-    shape = copy.deepcopy(pods.SHAPES["command-only"])
+    shape = copy.deepcopy(shapes.SHAPES["command-only"])
     shape["metadata"]["annotations"] = {
         "secrets-init/log-format": "json",
         "secrets-init/timeout": "5",
@@ -229,7 +232,7 @@ def test_annotations_become_secrets_init_variables() -> None:
 def test_a_bad_annotation_denies_with_secrets_inits_message(
     annotation: str, value: str, message: str
 ) -> None:
-    shape = copy.deepcopy(pods.SHAPES["command-only"])
+    shape = copy.deepcopy(shapes.SHAPES["command-only"])
     shape["metadata"]["annotations"] = {annotation: value}
     outcome, response = decide(shape)
     assert outcome == DENIED
@@ -238,11 +241,11 @@ def test_a_bad_annotation_denies_with_secrets_inits_message(
 
 
 def test_opt_out_label_and_excluded_namespaces() -> None:
-    shape = copy.deepcopy(pods.SHAPES["command-only"])
+    shape = copy.deepcopy(shapes.SHAPES["command-only"])
     shape["metadata"]["labels"]["secrets-init/inject"] = "disabled"
     assert decide(shape) == (SKIPPED, {"uid": "u-1", "allowed": True})
     for namespace in ("kube-system", "secrets-init"):
-        shape = copy.deepcopy(pods.SHAPES["command-only"])
+        shape = copy.deepcopy(shapes.SHAPES["command-only"])
         shape["metadata"]["namespace"] = namespace
         assert decide(shape)[0] == SKIPPED
 
@@ -257,7 +260,7 @@ def test_hand_wrapped_containers_are_left_alone() -> None:
 
 
 def test_only_pod_creations_are_mutated() -> None:
-    request = pods.review(pods.SHAPES["command-only"])
+    request = pods.review(shapes.SHAPES["command-only"])
     request["request"]["operation"] = "UPDATE"
     decision = mutator().decide(review.parse(_json(request)))
     assert decision.outcome == SKIPPED and "patch" not in decision.response["response"]
@@ -265,19 +268,19 @@ def test_only_pod_creations_are_mutated() -> None:
 
 def test_a_pod_that_breaks_restricted_is_not_made_worse() -> None:
     """The webhook adds nothing that the restricted standard forbids, even to a baseline pod."""
-    shape = copy.deepcopy(pods.SHAPES["command-only"])
+    shape = copy.deepcopy(shapes.SHAPES["command-only"])
     del shape["spec"]["securityContext"]
     before = set(pss.violations(shape))
     after = patched(shape, decide(shape)[1])
     assert set(pss.violations(after)) == before
 
 
-@pytest.mark.parametrize("shape", sorted(pods.SHAPES))
+@pytest.mark.parametrize("shape", sorted(shapes.SHAPES))
 def test_memory_holds_what_lands_in_memory_backed_volumes(shape: str) -> None:
     """A tmpfs page is charged to the container that wrote it: the copy, the unpacked tree."""
     from kubernetes.utils import parse_quantity
 
-    original = pods.SHAPES[shape]
+    original = shapes.SHAPES[shape]
     after = patched(original, decide(original)[1])
     volumes = {v["name"]: v.get("emptyDir") for v in after["spec"]["volumes"]}
     for container in [*after["spec"]["initContainers"], *after["spec"]["containers"]]:
@@ -294,7 +297,7 @@ def test_memory_holds_what_lands_in_memory_backed_volumes(shape: str) -> None:
 
 
 def test_memory_requests_and_limits_grow_by_the_tree() -> None:
-    shape = pods.SHAPES["memory-limits"]
+    shape = shapes.SHAPES["memory-limits"]
     after = patched(shape, decide(shape)[1])
     guaranteed = _container(after, "guaranteed")["resources"]
     assert guaranteed["requests"] == guaranteed["limits"] == {"cpu": "100m", "memory": "200Mi"}
@@ -308,7 +311,7 @@ def test_memory_requests_and_limits_grow_by_the_tree() -> None:
 
 def test_the_tree_is_memory_backed_and_read_only_where_the_program_runs() -> None:
     """The wrapped container mounts only the laid tree, read-only, at the path it was laid at."""
-    shape = pods.SHAPES["command-only"]
+    shape = shapes.SHAPES["command-only"]
     after = patched(shape, decide(shape)[1])
     volumes = {v["name"]: v["emptyDir"] for v in after["spec"]["volumes"]}
     assert volumes == {layout.BIN_VOLUME: {"medium": "Memory", "sizeLimit": "72Mi"}}

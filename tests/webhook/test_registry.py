@@ -7,7 +7,6 @@ other hands out bearer tokens, anonymous ones for pull, from a token service.
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import ssl
@@ -26,10 +25,15 @@ from secrets_init.webhook.metrics import Metrics
 from secrets_init.webhook.mutate import ImageLookupError
 from secrets_init.webhook.program import ImageConfig
 from secrets_init.webhook.registry import Registry, RegistryError
+from testing import pods
+from testing.kube_api import populated_api
+from testing.loopback import free_port
+from testing.oci import Layout, Platform
+from testing.registry import PASSWORD, USER, DockerRegistry, TokenService, docker_config
+from testing.tls import CertificateAuthority
+from testing.webhook_process import serving
+from tests.webhook.checks import assert_valid, patched
 from tests.webhook.memory import MemoryCluster
-from tests.webhook.oci import Layout, Platform
-from tests.webhook.registry_server import PASSWORD, USER, DockerRegistry, TokenService
-from tests.webhook.tls import CertificateAuthority
 
 PLAIN = ImageConfig(("/app/server",), ("--port", "8080"))
 
@@ -92,11 +96,6 @@ def _registry(
     return Registry(platform, timeout, ssl.create_default_context(cafile=str(ca.path)))
 
 
-def _pull_secret(host: str, user: str = USER, password: str = PASSWORD) -> bytes:
-    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return json.dumps({"auths": {f"https://{host}/v1/": {"auth": auth}}}).encode()
-
-
 def test_anonymous_bearer_token(registries: Registries) -> None:
     ref = imageref.parse(f"{registries.bearer.host}/apps/plain:1.0")
     assert _registry(registries.ca).image_config(ref, None) == PLAIN
@@ -133,11 +132,11 @@ def test_a_platform_the_index_lacks(registries: Registries) -> None:
         _registry(registries.ca, "linux/s390x").image_config(ref, None)
 
 
-def test_private_image_with_a_pull_secret(registries: Registries) -> None:
+def test_private_image_with_adocker_config(registries: Registries) -> None:
     from secrets_init.webhook import pullsecrets
 
     ref = imageref.parse(f"{registries.basic.host}/private/app:1.0")
-    credentials = pullsecrets.for_registry(_pull_secret(registries.basic.host), ref.registry)
+    credentials = pullsecrets.for_registry(docker_config(registries.basic.host), ref.registry)
     assert credentials is not None and PASSWORD not in repr(credentials)
     assert _registry(registries.ca).image_config(ref, credentials) == PLAIN
 
@@ -179,8 +178,6 @@ def test_an_untrusted_certificate(registries: Registries) -> None:
 
 
 def test_a_registry_that_is_down(ca: CertificateAuthority) -> None:
-    from tests.webhook.process import free_port
-
     ref = imageref.parse(f"127.0.0.1:{free_port()}/apps/plain:1.0")
     with pytest.raises(RegistryError, match="unreachable"):
         _registry(ca).image_config(ref, None)
@@ -242,7 +239,7 @@ def test_pull_secrets_are_tried_in_order_and_failures_named(registries: Registri
     host = registries.basic.host
     cluster = MemoryCluster(
         failing={"forbidden": ReadError("HTTP 403 Forbidden", 403)},
-        pull_secrets={"other": _pull_secret("elsewhere.example"), "right": _pull_secret(host)},
+        pull_secrets={"other": docker_config("elsewhere.example"), "right": docker_config(host)},
     )
     images = ImageConfigs(_registry(registries.ca), cluster, Metrics(), tag_seconds=0)
     image = f"{host}/private/app:1.0"
@@ -256,11 +253,6 @@ def test_pull_secrets_are_tried_in_order_and_failures_named(registries: Registri
 
 def test_the_webhook_process_with_real_registries(registries: Registries, tmp_path: Path) -> None:
     """The whole path: review -> pull secret through the API -> registry -> patch, or a denial."""
-    from tests.webhook import pods
-    from tests.webhook.checks import assert_valid, patched
-    from tests.webhook.conftest import populated_api
-    from tests.webhook.process import Webhook, free_port
-
     basic, bearer = registries.basic.host, registries.bearer.host
 
     def shape(image: str, secrets: tuple[str, ...] = (), **fields: Any) -> dict[str, Any]:
@@ -270,19 +262,8 @@ def test_the_webhook_process_with_real_registries(registries: Registries, tmp_pa
         return pod
 
     with populated_api(registries.ca) as api:
-        api.add_secret(
-            "orders",
-            "regcred",
-            {".dockerconfigjson": _pull_secret(basic)},
-            "kubernetes.io/dockerconfigjson",
-        )
-        issued = registries.ca.issue("webhook-registry")
-        env = {
-            "KUBECONFIG": str(api.kubeconfig(registries.ca.path, tmp_path / "kubeconfig")),
-            "SSL_CERT_FILE": str(registries.ca.path),  # the registries' private CA, as in a cluster
-        }
-        webhook = Webhook(registries.ca.path, issued.cert, issued.key, env)
-        try:
+        api.add_pull_secret("orders", "regcred", docker_config(basic))
+        with serving(registries.ca, api, tmp_path) as webhook:
             allowed = {
                 "args-only": (
                     shape(f"{bearer}/apps/plain:1.0", args=["--verbose"]),
@@ -324,5 +305,4 @@ def test_the_webhook_process_with_real_registries(registries: Registries, tmp_pa
             )
             assert webhook.metric('secrets_init_webhook_reviews_total{outcome="denied"}') == 3
             assert PASSWORD not in webhook.output()
-        finally:
             assert webhook.stop() == 0, webhook.output()

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from tests.webhook import pods
+from testing import pods
+from testing.kube_api import FakeApiServer, populated_api
+from testing.process import ROOT
+from testing.tls import CertificateAuthority
+from testing.webhook_process import Webhook, serving
+from tests.webhook import shapes
 from tests.webhook.checks import assert_valid, patched
-from tests.webhook.conftest import populated_api
-from tests.webhook.fake_api import FakeApiServer
-from tests.webhook.pods import ROOT
-from tests.webhook.process import Webhook
-from tests.webhook.tls import CertificateAuthority
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +40,8 @@ def _no_faults(api: FakeApiServer) -> None:
 def webhook(
     ca: CertificateAuthority, api: FakeApiServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Webhook]:
-    issued = ca.issue("webhook")
-    kubeconfig = api.kubeconfig(ca.path, tmp_path_factory.mktemp("kube") / "config")
-    running = Webhook(ca.path, issued.cert, issued.key, {"KUBECONFIG": str(kubeconfig)})
-    try:
+    with serving(ca, api, tmp_path_factory.mktemp("webhook")) as running:
         yield running
-    finally:
         assert running.stop() == 0, running.output()
 
 
@@ -55,11 +51,11 @@ def _needs_registry(pod: dict[str, Any]) -> bool:
     )
 
 
-@pytest.mark.parametrize("shape", sorted(pods.SHAPES))
+@pytest.mark.parametrize("shape", sorted(shapes.SHAPES))
 def test_pod_shapes_are_injected(webhook: Webhook, shape: str) -> None:
     """Shapes that need the image's ENTRYPOINT are denied here: registry.example does not
     resolve (test_registry.py has a real registry)."""
-    original = pods.SHAPES[shape]
+    original = shapes.SHAPES[shape]
     response = webhook.review(pods.review(original))
     if _needs_registry(original):
         assert response["allowed"] is False
@@ -73,16 +69,16 @@ def test_pod_shapes_are_injected(webhook: Webhook, shape: str) -> None:
     assert webhook.review(pods.review(after)) == {"uid": "u-1", "allowed": True}
 
 
-@pytest.mark.parametrize("shape", sorted(pods.WITHOUT_REFERENCES))
+@pytest.mark.parametrize("shape", sorted(shapes.WITHOUT_REFERENCES))
 def test_pods_without_references_are_allowed_unchanged(webhook: Webhook, shape: str) -> None:
-    assert webhook.review(pods.review(pods.WITHOUT_REFERENCES[shape])) == {
+    assert webhook.review(pods.review(shapes.WITHOUT_REFERENCES[shape])) == {
         "uid": "u-1",
         "allowed": True,
     }
 
 
 def test_dry_run(webhook: Webhook) -> None:
-    shape = pods.SHAPES["envFrom-configmap"]
+    shape = shapes.SHAPES["envFrom-configmap"]
     assert webhook.review(pods.review(shape, dry_run=True)) == webhook.review(pods.review(shape))
 
 
@@ -105,8 +101,8 @@ def test_health_metrics_and_other_paths(webhook: Webhook) -> None:
     mutated = webhook.metric('secrets_init_webhook_reviews_total{outcome="mutated"}')
     unchanged = webhook.metric('secrets_init_webhook_reviews_total{outcome="unchanged"}')
     count = webhook.metric("secrets_init_webhook_review_duration_seconds_count")
-    webhook.review(pods.review(pods.SHAPES["command-only"]))
-    webhook.review(pods.review(pods.WITHOUT_REFERENCES["no-env"]))
+    webhook.review(pods.review(shapes.SHAPES["command-only"]))
+    webhook.review(pods.review(shapes.WITHOUT_REFERENCES["no-env"]))
     status, content_type, text = webhook.get("/metrics")
     assert status == 200 and content_type.startswith("text/plain; version=0.0.4")
     assert f'secrets_init_webhook_reviews_total{{outcome="mutated"}} {mutated + 1:.0f}' in text
@@ -178,18 +174,11 @@ def test_no_values_in_the_log_even_at_debug(
     ca: CertificateAuthority, api: FakeApiServer, tmp_path: Path
 ) -> None:
     """Debug lines of the webhook, the Kubernetes client and urllib3 included."""
-    issued = ca.issue("webhook-debug")
-    env = {
-        "KUBECONFIG": str(api.kubeconfig(ca.path, tmp_path / "kubeconfig")),
-        "SECRETS_INIT_WEBHOOK_LOG_LEVEL": "debug",
-    }
-    webhook = Webhook(ca.path, issued.cert, issued.key, env)
-    try:
+    with serving(ca, api, tmp_path, {"SECRETS_INIT_WEBHOOK_LOG_LEVEL": "debug"}) as webhook:
         api.faults["plain"] = 500
-        for shape in [*pods.SHAPES.values(), *pods.WITHOUT_REFERENCES.values()]:
+        for shape in [*shapes.SHAPES.values(), *shapes.WITHOUT_REFERENCES.values()]:
             if all(c.get("command") for c in shape["spec"]["containers"]):
                 webhook.review(pods.review(shape))
-    finally:
         assert webhook.stop() == 0
     log = webhook.output()
     assert "review u-1 orders/orders-*: mutated" in log

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.webhook.pods import ROOT
-
-IMAGE = "registry.example/secrets-init:0.1.0"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from testing.kube_api import FakeApiServer
+from testing.loopback import free_port, wait_serving
+from testing.pods import SECRETS_INIT_IMAGE
+from testing.process import ROOT
+from testing.tls import CertificateAuthority
 
 
 class Webhook:
@@ -36,7 +32,7 @@ class Webhook:
             "LANG": "C.UTF-8",
             "SECRETS_INIT_WEBHOOK_TLS_CERT_FILE": str(cert),
             "SECRETS_INIT_WEBHOOK_TLS_KEY_FILE": str(key),
-            "SECRETS_INIT_WEBHOOK_IMAGE": IMAGE,
+            "SECRETS_INIT_WEBHOOK_IMAGE": SECRETS_INIT_IMAGE,
             "SECRETS_INIT_WEBHOOK_NAMESPACE": "secrets-init",
             **env,
         }
@@ -54,23 +50,7 @@ class Webhook:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"the webhook exited {self.process.returncode}:\n{self.output()}"
-                )
-            try:
-                if self.get("/healthz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the webhook never answered /healthz:\n{self.output()}")
-            time.sleep(0.05)
+        wait_serving(self.process, lambda: self.get("/healthz")[0] == 200, self.log)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -120,3 +100,27 @@ class Webhook:
                 self.process.kill()
                 self.process.wait(timeout=15)
         return self.process.returncode
+
+
+@contextlib.contextmanager
+def serving(
+    ca: CertificateAuthority,
+    api: FakeApiServer,
+    directory: Path,
+    env: dict[str, str] | None = None,
+    *args: str,
+) -> Iterator[Webhook]:
+    """The webhook with a certificate of `ca`, reading through `api` (KUBECONFIG), trusting
+    `ca` for registries too (SSL_CERT_FILE, as a cluster with a private CA does)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    issued = ca.issue(f"webhook-{free_port()}")
+    environment = {
+        "KUBECONFIG": str(api.kubeconfig(ca.path, directory / "kubeconfig")),
+        "SSL_CERT_FILE": str(ca.path),
+        **(env or {}),
+    }
+    webhook = Webhook(ca.path, issued.cert, issued.key, environment, *args)
+    try:
+        yield webhook
+    finally:
+        webhook.stop()

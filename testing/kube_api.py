@@ -8,18 +8,19 @@ the 403 and 500 cases. A bearer token is required, as the API server does.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
-import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.webhook.tls import Issued
+from testing import pods
+from testing.loopback import LoopbackServer, QuietHandler
+from testing.tls import CertificateAuthority, Issued
 
 _PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/(configmaps|secrets)/([^/?]+)")
-TOKEN = "test-service-account-token"
+TOKEN = "test-service-account-token"  # noqa: S105 (the fake API's, guards nothing)
 
 
 class FakeApiServer:
@@ -28,21 +29,14 @@ class FakeApiServer:
         self.secrets: dict[tuple[str, str], tuple[str, dict[str, bytes]]] = {}
         self.faults: dict[str, int] = {}  # object name -> HTTP status
         self.requests: list[str] = []
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(issued.cert, issued.key)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LoopbackServer(_handler(self), issued.server_context())
+        self.url = self._server.url
 
     def __enter__(self) -> FakeApiServer:
-        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
     def add_config_map(self, namespace: str, name: str, data: dict[str, str]) -> None:
         self.config_maps[(namespace, name)] = data
@@ -51,6 +45,12 @@ class FakeApiServer:
         self, namespace: str, name: str, data: dict[str, bytes], kind: str = "Opaque"
     ) -> None:
         self.secrets[(namespace, name)] = (kind, data)
+
+    def add_pull_secret(self, namespace: str, name: str, docker_config: bytes) -> None:
+        """A Secret of type kubernetes.io/dockerconfigjson, as imagePullSecrets name."""
+        self.add_secret(
+            namespace, name, {".dockerconfigjson": docker_config}, "kubernetes.io/dockerconfigjson"
+        )
 
     def kubeconfig(self, ca: Path, path: Path, token: str = TOKEN) -> Path:
         path.write_text(
@@ -121,20 +121,22 @@ def _status(code: int, reason: str, message: str) -> tuple[int, dict[str, Any]]:
     }
 
 
-def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler(api: FakeApiServer) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            status, document = api.answer(self.path, self.headers.get("Authorization"))
-            body = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+            self.send_json(*api.answer(self.path, self.headers.get("Authorization")))
 
     return Handler
+
+
+@contextlib.contextmanager
+def populated_api(ca: CertificateAuthority) -> Iterator[FakeApiServer]:
+    """The API server, holding the objects of testing/pods.py in namespace orders."""
+    with FakeApiServer(ca.issue("api")) as server:
+        for name, data in pods.CONFIG_MAPS.items():
+            server.add_config_map("orders", name, data)
+        for name, values in pods.SECRETS.items():
+            server.add_secret("orders", name, {k: v.encode() for k, v in values.items()})
+        yield server

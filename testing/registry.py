@@ -9,17 +9,14 @@ anonymous pull tokens and push tokens to one user.
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import shutil
 import ssl
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -30,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from tests.webhook.process import free_port
-from tests.webhook.tls import CertificateAuthority
+from testing.loopback import LoopbackServer, QuietHandler, free_port, wait_serving
+from testing.tls import CertificateAuthority, certificate_builder
 
 USER, PASSWORD = "puller", "pull-password-1"
 PUSHER, PUSH_PASSWORD = "pusher", "push-password-1"
@@ -42,38 +39,31 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def docker_config(host: str, user: str = USER, password: str = PASSWORD) -> bytes:
+    """A pull secret's .dockerconfigjson with `user`'s credentials for `host`."""
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return json.dumps({"auths": {f"https://{host}/v1/": {"auth": auth}}}).encode()
+
+
 class TokenService:
     """Grants pull to anyone, push to PUSHER; the registry trusts its signing certificate."""
 
     def __init__(self, ca: CertificateAuthority, directory: Path) -> None:
         self._key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token signer")])
-        self._cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .sign(self._key, hashes.SHA256())
+        self._cert = certificate_builder(name, name, self._key.public_key()).sign(
+            self._key, hashes.SHA256()
         )
         self.bundle = directory / "token-signer.crt"
         self.bundle.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
         self.requests: list[dict[str, Any]] = []
-        issued = ca.issue("token-service")
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(issued.cert, issued.key)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _token_handler(self))
-        self._server.daemon_threads = True
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.realm = f"https://127.0.0.1:{self._server.server_address[1]}/token"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LoopbackServer(
+            _token_handler(self), ca.issue("token-service").server_context()
+        )
+        self.realm = f"{self._server.url}/token"
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
     def token(self, user: str | None, scope: str) -> str:
         kind, _, rest = scope.partition(":")
@@ -102,8 +92,8 @@ class TokenService:
         return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
-def _token_handler(service: TokenService) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _token_handler(service: TokenService) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             query = parse_qs(urlsplit(self.path).query)
             user = None
@@ -111,23 +101,12 @@ def _token_handler(service: TokenService) -> type[BaseHTTPRequestHandler]:
             if authorization.startswith("Basic "):
                 name, _, password = base64.b64decode(authorization[6:]).decode().partition(":")
                 if (name, password) not in ((PUSHER, PUSH_PASSWORD), (USER, PASSWORD)):
-                    self._answer(401, {"details": "wrong credentials"})
+                    self.send_json(401, {"details": "wrong credentials"})
                     return
                 user = name
             scope = query.get("scope", [""])[0]
             service.requests.append({"user": user, "scope": scope})
-            self._answer(200, {"token": service.token(user, scope), "expires_in": 600})
-
-        def _answer(self, status: int, document: dict[str, Any]) -> None:
-            body = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+            self.send_json(200, {"token": service.token(user, scope), "expires_in": 600})
 
     return Handler
 
@@ -193,24 +172,14 @@ class DockerRegistry:
         self.cert_dir = directory / "certs"  # for skopeo's --dest-cert-dir
         self.cert_dir.mkdir()
         shutil.copy(ca.path, self.cert_dir / "ca.crt")
-        self._wait()
+        wait_serving(self.process, self._answers, self.log)
 
-    def _wait(self) -> None:
-        deadline = time.monotonic() + 30
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError(f"docker-registry exited:\n{self.log.read_text()}")
-            try:
-                urllib.request.urlopen(f"https://{self.host}/v2/", context=self._context, timeout=5)
-                return
-            except urllib.error.HTTPError as error:
-                if error.code == 401:
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"docker-registry never answered:\n{self.log.read_text()}")
-            time.sleep(0.05)
+    def _answers(self) -> bool:
+        try:
+            urllib.request.urlopen(f"https://{self.host}/v2/", context=self._context, timeout=5)
+        except urllib.error.HTTPError as error:
+            return error.code == 401
+        return True
 
     def push(self, layout: Path, tag: str, repository: str, *, all_platforms: bool = False) -> None:
         done = subprocess.run(

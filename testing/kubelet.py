@@ -15,11 +15,9 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes.utils import parse_quantity
-
-from tests.container.podman import Podman
 
 _VARIABLE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
@@ -35,8 +33,16 @@ def expand(text: str, env: dict[str, str]) -> str:
     return _VARIABLE.sub(one, text)
 
 
+class Runtime(Protocol):
+    """What the kubelet asks of podman (tests/container/podman.py's Podman)."""
+
+    def run(
+        self, image: str, *args: str, options: list[str], timeout: float
+    ) -> subprocess.CompletedProcess[str]: ...
+
+
 class Kubelet:
-    def __init__(self, podman: Podman, directory: Path, images: dict[str, str]) -> None:
+    def __init__(self, podman: Runtime, directory: Path, images: dict[str, str]) -> None:
         self.podman = podman
         self.directory = directory
         self.images = images  # the pod's image names -> local podman tags
