@@ -17,6 +17,7 @@ Why this is more than `boto3.client(...)`:
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 import urllib.parse
@@ -44,9 +45,18 @@ except ModuleNotFoundError as missing:
     raise ModuleNotFoundError("No module named 'boto3'", name="boto3") from None
 
 import botocore.credentials
+import botocore.loaders
 import botocore.session
 from botocore import exceptions
 from botocore.config import Config
+
+# botocore decodes its JSON data (models, endpoints) into OrderedDicts: half as
+# fast as into dicts, a third with the collector paused (the 1.2 MB endpoints
+# file: ~18 ms against ~7 ms). A dict keeps its order too, which is all that
+# botocore's use of them needs. Only the loader's name is rebound, and only
+# where it is what this was measured on.
+if getattr(botocore.loaders, "OrderedDict", None) is collections.OrderedDict:
+    botocore.loaders.OrderedDict = dict
 
 # Calls in flight at once per provider, and HTTP connections kept per client.
 WORKERS = 16

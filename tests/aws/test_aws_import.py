@@ -9,16 +9,22 @@ the secrets still resolve.
 
 Known services (aws_client._KnownServices): botocore's check that a service
 exists is answered from that service's directory; the answers must be the
-ones botocore's full list gives.
+ones botocore's full list gives. Data (aws_client rebinds botocore.loaders'
+OrderedDict): botocore's files decode into dicts equal to, and in the same
+order as, botocore's own OrderedDicts.
 """
 
 from __future__ import annotations
 
+import collections
+import gzip
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import botocore.loaders
 import botocore.session
 import pytest
 from botocore.exceptions import UnknownServiceError
@@ -119,3 +125,16 @@ def test_an_unknown_service_is_refused_with_botocore_s_list() -> None:
     aws_client._check_services_one_by_one(session.get_component("data_loader"))
     with pytest.raises(UnknownServiceError, match=r"Valid service names are: .*secretsmanager"):
         session.create_client("no-such-service", region_name="us-east-1")
+
+
+def test_botocore_data_decodes_into_dicts_equal_to_botocore_s_own() -> None:
+    """aws_client rebinds botocore.loaders.OrderedDict: the same data, same order, as dicts."""
+    assert botocore.loaders.OrderedDict is dict  # aws_client is imported above
+    loader = botocore.session.get_session().get_component("data_loader")
+    for name in ("endpoints", "secretsmanager/2017-10-17/service-2"):
+        data, found = loader.load_data_with_path(name)
+        plain, packed = Path(f"{found}.json"), Path(f"{found}.json.gz")
+        text = plain.read_bytes() if plain.exists() else gzip.decompress(packed.read_bytes())
+        theirs = json.loads(text, object_pairs_hook=collections.OrderedDict)
+        assert type(data) is dict and data == theirs
+        assert json.dumps(data) == json.dumps(theirs)  # the same keys in the same order
