@@ -11,6 +11,7 @@ launcher says what is wrong with a tree instead of running it.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -216,3 +217,21 @@ def test_the_python_cli_says_lay_needs_the_binary() -> None:
     assert done.stderr == (
         "secrets-init: lay needs the single-file binary (scripts/build-binary)\n" + config.USAGE
     )
+
+
+@pytest.mark.parametrize("how", ["foreign-owner", "group-writable"])
+def test_a_tree_another_user_could_change_is_not_run(
+    root: EmptyRoot, volume: Path, how: str
+) -> None:
+    """Trusted: owned by the launcher's owner (who laid it) or by us, writable by no other."""
+    lay(root, volume, "none")
+    tree = volume / tree_name()
+    if how == "foreign-owner":
+        os.chown(tree, 4242, 4242)
+    else:
+        tree.chmod(0o775)
+    status, out, err = run_laid(root, volume, {"FIRST": "plain"})
+    assert status == 125 and out == ""
+    assert "the tree beside /pod/secrets-init is not trusted" in err
+    expected = "owned by uid 4242, not by us" if how == "foreign-owner" else "writable by others"
+    assert expected in err
