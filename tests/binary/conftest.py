@@ -40,7 +40,8 @@ APPLETS = (
     "cmp",
     "true",
 )
-TRAILER = struct.Struct("<8sQQQQQII32s64s64s64s")  # packaging/pack.py
+# The end of packaging/pack.py's TRAILER: the content hash and three paths.
+TRAILER_TAIL = struct.Struct("<32s64s64s64s")
 
 
 def require_binary() -> Path:
@@ -56,9 +57,9 @@ def require_binary() -> Path:
 def bundle_hash() -> str:
     """The content hash that names the binary's cache directory."""
     with BINARY.open("rb") as handle:
-        handle.seek(-TRAILER.size, os.SEEK_END)
-        fields = TRAILER.unpack(handle.read())
-    return str(fields[8].rstrip(b"\0").decode())
+        handle.seek(-TRAILER_TAIL.size, os.SEEK_END)
+        fields = TRAILER_TAIL.unpack(handle.read())
+    return str(fields[0].rstrip(b"\0").decode())
 
 
 def cache_name(uid: int | None = None) -> str:
