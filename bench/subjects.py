@@ -34,6 +34,7 @@ class Subjects:
     tini: str | None
     dumb_init: str | None
     earlier_python: str | None = None  # a venv running an earlier checkout (--compare-with)
+    earlier_commit: str = ""  # that checkout's commit, `-dirty` when it has changes
 
     def module(self, python: str | None = None) -> list[str]:
         return [python or self.clean_python, "-I", "-m", "secrets_init"]
@@ -51,7 +52,19 @@ def find(workdir: Path, earlier: Path | None = None) -> Subjects:
         earlier_python=None
         if earlier is None
         else _clean_venv(dev_python, workdir / "earlier-venv", earlier.resolve()),
+        earlier_commit="" if earlier is None else _commit(earlier),
     )
+
+
+def _commit(checkout: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(checkout), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done.stdout.strip() or "not a git checkout"
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -49,7 +49,7 @@ class Result:
     runs: int
     latency_ms: float
     connect_ms: float
-    compared: bool  # an earlier build was measured too
+    compared: str  # the earlier build's commit, "" when none was measured
 
     def median(self, key: str) -> float | None:
         row = self.row(key)
@@ -133,7 +133,7 @@ def run(
         emulators.set_delay(0.0)
         if emulators.proxy is not None:
             emulators.proxy.connect_delay = 0.0
-    return Result(rows, runs, latency * 1000, connect * 1000, subjects.earlier_python is not None)
+    return Result(rows, runs, latency * 1000, connect * 1000, subjects.earlier_commit)
 
 
 def section(result: Result) -> list[str]:
@@ -148,7 +148,7 @@ def section(result: Result) -> list[str]:
         "TLS 1.3's), as a real endpoint would. The module runs from the venv without import "
         "hooks (part 1)"
         + (
-            "; *earlier build* is the same command from a checkout of an earlier commit "
+            f"; *earlier build* is the same command from a checkout of `{result.compared}` "
             "(`--compare-with`), measured in the same rounds."
             if result.compared
             else "."
