@@ -24,8 +24,10 @@ from bench import (
     refresh,
     report,
     resolution,
+    sections,
     startup,
     subjects,
+    webhook,
     wholerun,
 )
 
@@ -122,6 +124,8 @@ def main(argv: list[str]) -> int:
         _say(note)
     # Section 6 is measured apart (python -m bench.refresh, minutes of refreshes): kept as it was.
     kept = refresh.kept_section(args.out / "benchmarks.md")
+    # So is section 8 (python -m bench.webhook, a registry and a load generator).
+    kept += sections.kept(args.out / "benchmarks.md", webhook.BEGIN, webhook.END)
     (args.out / "benchmarks.md").write_text(text + kept)
     _say(f"wrote {args.out / 'benchmarks.md'} in {run.elapsed_s:.0f} s")
     return 0

@@ -22,13 +22,22 @@ from testing.tls import CertificateAuthority
 
 
 class Webhook:
-    def __init__(self, ca: Path, cert: Path, key: Path, env: dict[str, str], *args: str) -> None:
+    def __init__(
+        self,
+        ca: Path,
+        cert: Path,
+        key: Path,
+        env: dict[str, str],
+        *args: str,
+        root: Path = ROOT,
+    ) -> None:
+        """`root`: the checkout whose secrets_init runs (the benchmark's earlier build)."""
         self.port = free_port()
         self.context = ssl.create_default_context(cafile=str(ca))
         self.log = Path(str(cert) + f".{self.port}.log")
         environment = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(root),
             "LANG": "C.UTF-8",
             "SECRETS_INIT_WEBHOOK_TLS_CERT_FILE": str(cert),
             "SECRETS_INIT_WEBHOOK_TLS_KEY_FILE": str(key),
@@ -109,6 +118,7 @@ def serving(
     directory: Path,
     env: dict[str, str] | None = None,
     *args: str,
+    root: Path = ROOT,
 ) -> Iterator[Webhook]:
     """The webhook with a certificate of `ca`, reading through `api` (KUBECONFIG), trusting
     `ca` for registries too (SSL_CERT_FILE, as a cluster with a private CA does)."""
@@ -119,7 +129,7 @@ def serving(
         "SSL_CERT_FILE": str(ca.path),
         **(env or {}),
     }
-    webhook = Webhook(ca.path, issued.cert, issued.key, environment, *args)
+    webhook = Webhook(ca.path, issued.cert, issued.key, environment, *args, root=root)
     try:
         yield webhook
     finally:
