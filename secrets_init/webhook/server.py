@@ -58,6 +58,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the API server reuses connections
     timeout = IDLE_SECONDS
     disable_nagle_algorithm = True  # a held-back last segment costs a 40 ms delayed ACK
+    # Headers and body leave in one TLS record and one send (handle_one_request flushes),
+    # not a send for each.
+    wbufsize = 64 * 1024
     server: WebhookServer
     server_version = "secrets-init-webhook"
 
@@ -75,6 +78,11 @@ class _Handler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         if not self.handshake_failed:
             super().handle()
+
+    def handle_expect_100(self) -> bool:
+        answered = super().handle_expect_100()
+        self.wfile.flush()  # the client waits for it before it sends the body
+        return answered
 
     def do_GET(self) -> None:
         if self.path == "/healthz":

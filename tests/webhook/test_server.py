@@ -132,6 +132,29 @@ def test_tls_only(webhook: Webhook) -> None:
     assert webhook.get("/healthz")[0] == 200  # a bad client does not take the server down
 
 
+def test_one_connection_many_reviews_and_expect_100_continue(webhook: Webhook) -> None:
+    """As the API server talks: keep-alive, each answer whole before the next request; and a
+    client that asks `Expect: 100-continue` hears it before it sends the body."""
+    body = json.dumps(pods.review(shapes.SHAPES["command-only"])).encode()
+    raw = socket.create_connection(("127.0.0.1", webhook.port), timeout=5)
+    with webhook.context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        reader = tls.makefile("rb")
+        head = f"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+        for _ in range(3):
+            tls.sendall(f"{head}\r\n".encode() + body)
+            assert reader.readline() == b"HTTP/1.1 200 OK\r\n"
+            length = 0
+            while (line := reader.readline()) != b"\r\n":
+                name, _, value = line.decode().partition(":")
+                length = int(value) if name.lower() == "content-length" else length
+            assert json.loads(reader.read(length))["response"]["allowed"] is True
+        tls.sendall(f"{head}Expect: 100-continue\r\n\r\n".encode())
+        assert reader.readline() == b"HTTP/1.1 100 Continue\r\n"  # before the body is sent
+        assert reader.readline() == b"\r\n"
+        tls.sendall(body)
+        assert reader.readline() == b"HTTP/1.1 200 OK\r\n"
+
+
 def _serial(webhook: Webhook) -> int:
     raw = socket.create_connection(("127.0.0.1", webhook.port), timeout=10)
     with webhook.context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
