@@ -160,13 +160,39 @@ def client_for(pool: Pool, service: str, region: str, targets: Iterable[Hashable
     """The client `targets` are fetched with, or None after failing them with why there is none."""
     targets = list(targets)
     pool.doing(targets, "setting up the AWS client and credentials")
+    with _setting_up:
+        _setting_up.count += 1
     try:
         client = _client(service, region, pool.deadline)
     except CallError as error:
         pool.fail(targets, error.cause)
         return None
+    finally:
+        with _setting_up:
+            _setting_up.count -= 1
+            _setting_up.notify_all()
+    with _setting_up:
+        _setting_up.wait_for(lambda: _setting_up.count == 0, max(0.0, pool.left()))
     pool.doing(targets, f"waiting for {shown_url(client.meta.endpoint_url)}")
     return client
+
+
+class _SettingUp(threading.Condition):
+    """How many calls are having their client made, so that calls go out together.
+
+    Clients are made one at a time (they share one session), and making one
+    is CPU work (the first of a service loads its model: 15-30 ms for SSM).
+    A call that went out as soon as its own client existed could be answered
+    before the last one went out: one more round trip on the clock. Held
+    until every client then being made exists, the calls are in flight
+    together; the last one leaves no later than it would have, and a single
+    call waits for nothing.
+    """
+
+    count = 0
+
+
+_setting_up = _SettingUp()
 
 
 def call_for(
