@@ -56,6 +56,7 @@ class Webhook:
                     *args,
                 ],
                 env=environment,
+                cwd=root,  # `-m` puts the working directory first on sys.path, before PYTHONPATH
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
