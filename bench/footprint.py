@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import emulators, resolution, stats, subjects
+from bench import emulators, resolution, sections, stats, subjects
 
 BEGIN = "<!-- footprint: python -m bench.footprint -->"
 END = "<!-- /footprint -->"
@@ -326,20 +326,11 @@ def section(result: Result | None, path: Path) -> str:
 
 
 def kept_section(path: Path) -> str:
-    text = path.read_text() if path.exists() else ""
-    if BEGIN not in text or END not in text:
-        return ""
-    return "\n" + BEGIN + text.partition(BEGIN)[2].partition(END)[0] + END + "\n"
+    return sections.kept(path, BEGIN, END)
 
 
 def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        before, _, rest = text.partition(BEGIN)
-        text = before + section.rstrip("\n") + rest.partition(END)[2]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    sections.write(path, BEGIN, END, section)
 
 
 def main(argv: list[str]) -> int:

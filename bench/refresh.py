@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import procs, subjects
+from bench import procs, sections, subjects
 from testing.aws_proxy import AwsProxy
 from testing.moto import DUMMY_CREDENTIALS, Aws, start_moto
 
@@ -242,21 +242,12 @@ def _median(values: list[float]) -> str:
 
 def write_section(path: Path, section: str) -> None:
     """Put `section` between the markers of `path`, or at its end."""
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        text = head + section.rstrip("\n") + rest.partition(END)[2]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    sections.write(path, BEGIN, END, section)
 
 
 def kept_section(path: Path) -> str:
     """The section as last measured, for `python -m bench` to keep when it rewrites the file."""
-    text = path.read_text() if path.exists() else ""
-    if BEGIN not in text or END not in text:
-        return ""
-    return "\n" + BEGIN + text.partition(BEGIN)[2].partition(END)[0] + END + "\n"
+    return sections.kept(path, BEGIN, END)
 
 
 def main(argv: list[str]) -> int:

@@ -43,6 +43,7 @@ class Result:
             "answers": len(self.latencies),
             "per_second": len(self.latencies) / self.elapsed if self.elapsed else 0.0,
             "p50_ms": self.percentile(0.50) * 1000,
+            "p90_ms": self.percentile(0.90) * 1000,
             "p99_ms": self.percentile(0.99) * 1000,
             "max_ms": max(self.latencies, default=0.0) * 1000,
             "statuses": {str(code): n for code, n in self.statuses.items()},
@@ -127,19 +128,6 @@ async def _run(
     return result
 
 
-def run(
-    url: str,
-    body: bytes,
-    total: int,
-    connections: int,
-    rate: float | None,
-    context: ssl.SSLContext,
-    expect: bytes = b"",
-) -> Result:
-    """`total` POSTs of `body` to `url` (http or https) over `connections` connections."""
-    return asyncio.run(_run(url, body, total, connections, rate, context, expect))
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m testing.load", description=__doc__)
     parser.add_argument("url")
@@ -151,14 +139,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--expect", default="", help="count answers whose body holds this")
     args = parser.parse_args(argv)
     context = ssl.create_default_context(cafile=args.cafile)
-    result = run(
-        args.url,
-        args.body.read_bytes(),
-        args.requests,
-        args.connections,
-        args.rate,
-        context,
-        args.expect.encode(),
+    body = args.body.read_bytes()
+    result = asyncio.run(
+        _run(
+            args.url,
+            body,
+            args.requests,
+            args.connections,
+            args.rate,
+            context,
+            args.expect.encode(),
+        )
     )
     json.dump(result.summary(), sys.stdout)
     sys.stdout.write("\n")
