@@ -10,7 +10,12 @@ needed before the fork.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+# Annotations only: PID 1 imports this module, and collections.abc (through collections)
+# or typing would add a millisecond or more to every container start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 
 # Every provider prefix starts with one of these (tests/test_references.py checks it).
 SCHEMES = (b"arn:", b"gcp:")

@@ -14,12 +14,12 @@ import errno
 import os
 import sys
 import time
-from collections.abc import Sequence
 
 from secrets_init import candidates, exits, libc, signals, terminal
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~3 ms at start-up
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import NoReturn
 
     from secrets_init.config import Settings

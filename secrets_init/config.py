@@ -10,9 +10,13 @@ in it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 from secrets_init import signals
+
+# Annotations only: PID 1 imports this module, and collections.abc (through collections)
+# or typing would add a millisecond or more to every container start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 USAGE = """\
 usage: secrets-init [OPTIONS] [--] COMMAND [ARG...]

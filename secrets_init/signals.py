@@ -17,9 +17,14 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found]  # `signal` without its enums
 import os
 import sys
-import types
 
 from secrets_init import libc
+
+# Annotations only: PID 1 imports this module, and collections.abc (through collections)
+# or typing would add a millisecond or more to every container start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import types
 
 NSIG: int = _signal.NSIG
 SIGCHLD: int = _signal.SIGCHLD

@@ -26,11 +26,16 @@ from __future__ import annotations
 import os
 import select
 import time
-from collections.abc import Callable
 
 from secrets_init import candidates, exits, libc, rotation, signals, terminal
 from secrets_init.config import Settings
 from secrets_init.log import Logger
+
+# Annotations only: PID 1 imports this module, and collections.abc (through collections)
+# or typing would add a millisecond or more to every container start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # How long a child told to stop while resolving may take to clean up before it is killed.
 _RESOLVING_GRACE = 2.0

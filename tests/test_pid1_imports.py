@@ -24,8 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Standard-library modules that PID 1 must not carry: each costs start-up time
 # and resident memory (dataclasses pulls in inspect, typing and ast; enum and
-# signal build enums at import; ctypes is ~4 ms).
+# signal build enums at import; ctypes is ~4 ms; collections, which collections.abc
+# imports, is ~1 ms, so annotations' types are imported only for type checkers).
 HEAVY = ("dataclasses", "typing", "enum", "signal", "ctypes", "inspect", "logging", "argparse")
+HEAVY += ("collections", "types", "hashlib", "hmac", "random", "tempfile", "shutil")
 SDKS = ("boto3", "botocore", "grpc", "google", "urllib3", "requests", "cryptography")
 
 # Runs as the supervisor: records sys.modules in the process that called
