@@ -7,16 +7,21 @@ environment the same way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from testing import process
 
 RECORDER = str(Path(__file__).resolve().parent / "recorder.py")
+
+T = TypeVar("T")
 
 
 def wait_for(predicate: object, timeout: float = 10.0, what: str = "condition") -> None:
@@ -41,6 +46,18 @@ def proc_state(pid: int) -> str:
         if line.startswith("State:"):
             return line.split()[1]
     raise AssertionError("no State line")
+
+
+@contextlib.contextmanager
+def stopping(stop: Callable[[T], object]) -> Iterator[list[T]]:
+    """A list for the processes a test starts; each gets `stop` when the test ends, pass or fail,
+    so none outlives its test (a fixture yields the list)."""
+    started: list[T] = []
+    try:
+        yield started
+    finally:
+        for item in started:
+            stop(item)
 
 
 class Supervised:

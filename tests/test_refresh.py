@@ -28,7 +28,7 @@ from testing import process
 from testing.aws_proxy import AwsProxy, Fault
 from testing.fake_secretmanager import FakeSecretManager, gsm_env
 from testing.moto import Aws, aws_env
-from testing.supervised import children_of, wait_for
+from testing.supervised import children_of, stopping, wait_for
 
 # Records its start (DIR/<pid>.env: the variables named, and the files they point to when
 # they hold a path) and every signal (DIR/<pid>.signals). TERM ends it with status 0,
@@ -160,10 +160,8 @@ class Rotating:
 
 @pytest.fixture
 def started() -> Iterator[list[Rotating]]:
-    runs: list[Rotating] = []
-    yield runs
-    for item in runs:
-        item.kill()
+    with stopping(Rotating.kill) as runs:
+        yield runs
 
 
 def rotating(

@@ -17,7 +17,7 @@ import pytest
 
 from secrets_init import config
 from testing import process
-from testing.supervised import Supervised, children_of, proc_state, wait_for
+from testing.supervised import Supervised, children_of, proc_state, stopping, wait_for
 
 MODES = [pytest.param(False, id="process"), pytest.param(True, id="pid1", marks=pytest.mark.pid1)]
 
@@ -33,10 +33,8 @@ FAULT_SIGNALS = [
 
 @pytest.fixture
 def supervised() -> Iterator[list[Supervised]]:
-    started: list[Supervised] = []
-    yield started
-    for item in started:
-        item.kill()
+    with stopping(Supervised.kill) as started:
+        yield started
 
 
 def start(started: list[Supervised], tmp: Path, **kwargs: object) -> Supervised:

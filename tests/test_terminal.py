@@ -21,7 +21,7 @@ import pytest
 
 from testing import process
 from testing.fake_secretmanager import FakeSecretManager, gsm_env
-from testing.supervised import children_of, proc_state, wait_for
+from testing.supervised import children_of, proc_state, stopping, wait_for
 
 MODES = [pytest.param(False, id="process"), pytest.param(True, id="pid1", marks=pytest.mark.pid1)]
 
@@ -137,10 +137,8 @@ class LeaderRun:
 
 @pytest.fixture
 def leader_runs() -> Iterator[list[LeaderRun]]:
-    started: list[LeaderRun] = []
-    yield started
-    for run in started:
-        run.close()
+    with stopping(LeaderRun.close) as started:
+        yield started
 
 
 def start(
