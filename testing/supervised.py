@@ -60,6 +60,24 @@ def stopping(stop: Callable[[T], object]) -> Iterator[list[T]]:
             stop(item)
 
 
+def readable_memory(pid: int) -> bytes:
+    """Every readable mapping of `pid`, joined: where a value a process once held would still be.
+    Mappings that vanish or cannot be read while we look are passed over."""
+    chunks = []
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            span, perms = line.split()[:2]
+            if "r" not in perms:
+                continue
+            start, end = (int(x, 16) for x in span.split("-"))
+            try:
+                mem.seek(start)
+                chunks.append(mem.read(end - start))
+            except (OSError, OverflowError, ValueError):
+                continue
+    return b"".join(chunks)
+
+
 class Supervised:
     """secrets-init [options] -- recorder.py DIR [recorder args], maybe as PID 1."""
 

@@ -122,23 +122,13 @@ def test_an_unexpected_exception_prints_one_line_and_no_traceback(
 
 SCAN_PID1 = r"""
 import os, sys
+from testing.supervised import readable_memory  # found through the PYTHONPATH child_env sets
 # The needles come from a file: on the command line they would be in PID 1's own argv.
 needles = open(sys.argv[1], "rb").read().split(b"\n")
 environ = open("/proc/1/environ", "rb").read()
 found_env = [n.decode() for n in needles if n in environ]
-found_mem = []
-with open("/proc/1/maps") as maps, open("/proc/1/mem", "rb", 0) as mem:
-    for line in maps:
-        span, perms = line.split()[:2]
-        if "r" not in perms:
-            continue
-        start, end = (int(x, 16) for x in span.split("-"))
-        try:
-            mem.seek(start)
-            chunk = mem.read(end - start)
-        except (OSError, OverflowError, ValueError):
-            continue
-        found_mem += [n.decode() for n in needles if n in chunk]
+memory = readable_memory(1)
+found_mem = [n.decode() for n in needles if n in memory]
 print("environ-has-ref", b"gcp:secretmanager:" in environ)
 print("env", sorted(set(found_env)))
 print("mem", sorted(set(found_mem)))

@@ -28,7 +28,7 @@ from testing import process
 from testing.aws_proxy import AwsProxy, Fault
 from testing.fake_secretmanager import FakeSecretManager, gsm_env
 from testing.moto import Aws, aws_env
-from testing.supervised import children_of, stopping, wait_for
+from testing.supervised import children_of, readable_memory, stopping, wait_for
 
 # Records its start (DIR/<pid>.env: the variables named, and the files they point to when
 # they hold a path) and every signal (DIR/<pid>.signals). TERM ends it with status 0,
@@ -487,28 +487,12 @@ def test_pid1_memory_holds_no_value_after_several_refreshes(
     gsm.add_secret("proj-1", "env", values[1])
     item.wait_starts(2)
     item.wait_log(NO_CHANGE, item.log().count(NO_CHANGE) + 3)
-    memory = _readable_memory(item.init_pid)
+    memory = readable_memory(item.init_pid)
     environ = Path(f"/proc/{item.init_pid}/environ").read_bytes()
     assert b"gcp:secretmanager:" in environ  # the right process was read
     for value in values:
         assert value.encode() not in memory and value.encode() not in environ, value
         assert value not in item.log()
-
-
-def _readable_memory(pid: int) -> bytes:
-    chunks = []
-    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
-        for line in maps:
-            span, perms = line.split()[:2]
-            if "r" not in perms:
-                continue
-            start, end = (int(x, 16) for x in span.split("-"))
-            try:
-                mem.seek(start)
-                chunks.append(mem.read(end - start))
-            except (OSError, OverflowError, ValueError):
-                continue
-    return b"".join(chunks)
 
 
 def _switches(pid: int) -> int:
