@@ -429,6 +429,20 @@ def _host_pid(item: Rotating, pid: int, init: int) -> int:
     raise AssertionError("the program is not a child of PID 1")
 
 
+def _stopping_for_a_restart(
+    aws: Aws, proxy: AwsProxy, tmp_path: Path, started: list[Rotating]
+) -> tuple[Rotating, int]:
+    """A run whose program was told to stop (its secret rotated) and takes 1.5 s to do so:
+    the window the next two tests send their signal in. Returns the run and that program's pid."""
+    aws.secret("db", "v1")
+    env = aws_env(proxy.url, DB=aws.sm_ref("db"))
+    item = rotating(started, tmp_path, env, ["--slow-exit", "1.5", "DB"])
+    [(old, _)] = item.wait_starts(1)
+    aws.new_version("db", "v2")
+    wait_for(lambda: item.received(old) == [signal.SIGTERM], what="the old program told to stop")
+    return item, old
+
+
 def test_a_signal_while_the_program_stops_for_a_restart_goes_to_the_new_one(
     aws: Aws, proxy: AwsProxy, tmp_path: Path, started: list[Rotating]
 ) -> None:
@@ -437,12 +451,7 @@ def test_a_signal_while_the_program_stops_for_a_restart_goes_to_the_new_one(
     (The same holds at the first start; see docs/signals.md.) That death is the proof
     that the signal reached the new program, and not the one that was stopping.
     """
-    aws.secret("db", "v1")
-    env = aws_env(proxy.url, DB=aws.sm_ref("db"))
-    item = rotating(started, tmp_path, env, ["--slow-exit", "1.5", "DB"])
-    [(old, _)] = item.wait_starts(1)
-    aws.new_version("db", "v2")
-    wait_for(lambda: item.received(old) == [signal.SIGTERM], what="the old program told to stop")
+    item, old = _stopping_for_a_restart(aws, proxy, tmp_path, started)
     item.send(signal.SIGUSR1)
     assert item.finish() == 128 + signal.SIGUSR1
     assert item.received(old) == [signal.SIGTERM]
@@ -452,12 +461,7 @@ def test_a_signal_while_the_program_stops_for_a_restart_goes_to_the_new_one(
 def test_term_while_the_program_stops_for_a_restart_starts_nothing_new(
     aws: Aws, proxy: AwsProxy, tmp_path: Path, started: list[Rotating]
 ) -> None:
-    aws.secret("db", "v1")
-    env = aws_env(proxy.url, DB=aws.sm_ref("db"))
-    item = rotating(started, tmp_path, env, ["--slow-exit", "1.5", "DB"])
-    [(old, _)] = item.wait_starts(1)
-    aws.new_version("db", "v2")
-    wait_for(lambda: item.received(old) == [signal.SIGTERM], what="the old program told to stop")
+    item, old = _stopping_for_a_restart(aws, proxy, tmp_path, started)
     item.send(signal.SIGTERM)
     assert item.finish() == 0  # the stopping program's status
     assert item.received(old) == [signal.SIGTERM, signal.SIGTERM]
