@@ -1226,6 +1226,27 @@ static char **boot_environment(char **envp, const char *boot)
     return env;
 }
 
+/* Runs the bootloader with our arguments and the user's umask; returns only
+ * when execve() failed, with our umask back and errno kept for the message.
+ * argv[0] is the bootloader's absolute path: without /proc, that is how it
+ * finds itself. */
+static void exec_boot(const char *boot, int argc, char **argv, char **envp, mode_t user_umask)
+{
+    char **env = boot_environment(envp, boot);
+    char **boot_argv = calloc((size_t)(argc > 0 ? argc : 1) + 1, sizeof *boot_argv);
+    if (!boot_argv)
+        die("out of memory");
+    boot_argv[0] = (char *)boot;
+    for (int a = 1; a < argc; a++)
+        boot_argv[a] = argv[a];
+    umask(user_umask);
+    execve(boot, boot_argv, env);
+    int failure = errno;
+    umask(077);
+    free(boot_argv);
+    errno = failure;
+}
+
 int main(int argc, char **argv, char **envp)
 {
     /* As PID 1 we would silently drop every signal until secrets-init has
@@ -1302,15 +1323,7 @@ int main(int argc, char **argv, char **envp)
         }
         close(cache);
         close(self_fd);
-        char **env = boot_environment(envp, boot);
-        char **boot_argv = calloc((size_t)(argc > 0 ? argc : 1) + 1, sizeof *boot_argv);
-        if (!boot_argv)
-            die("out of memory");
-        boot_argv[0] = boot;
-        for (int a = 1; a < argc; a++)
-            boot_argv[a] = argv[a];
-        umask(user_umask);
-        execve(boot, boot_argv, env);
+        exec_boot(boot, argc, argv, envp, user_umask);
         die("cannot execute %s: %s", boot, strerror(errno));
     }
 
@@ -1361,18 +1374,7 @@ int main(int argc, char **argv, char **envp)
         if (state == -1)
             continue;
         close(self_fd);
-        char **env = boot_environment(envp, boot);
-        /* argv[0] is the bootloader's absolute path: without /proc, that is how it finds itself. */
-        char **boot_argv = calloc((size_t)(argc > 0 ? argc : 1) + 1, sizeof *boot_argv);
-        if (!boot_argv)
-            die("out of memory");
-        boot_argv[0] = boot;
-        for (int a = 1; a < argc; a++)
-            boot_argv[a] = argv[a];
-        umask(user_umask);
-        execve(boot, boot_argv, env);
-        umask(077);
-        free(boot_argv);
+        exec_boot(boot, argc, argv, envp, user_umask);
         reject(base, "cannot execute %s: %s", boot, strerror(errno));
         self_fd = open(self_path, O_RDONLY | O_CLOEXEC);
         if (self_fd < 0)
