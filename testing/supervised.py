@@ -48,6 +48,15 @@ def proc_state(pid: int) -> str:
     raise AssertionError("no State line")
 
 
+def init_pid(proc: subprocess.Popen[bytes], pid1: bool) -> int:
+    """Host pid of the secrets-init that `proc` started: `proc` itself, or under `process.as_pid1`
+    unshare's one child (the namespace's PID 1), once unshare has forked it."""
+    if not pid1:
+        return proc.pid
+    wait_for(lambda: children_of(proc.pid), what="unshare's child")
+    return children_of(proc.pid)[0]
+
+
 @contextlib.contextmanager
 def stopping(stop: Callable[[T], object]) -> Iterator[list[T]]:
     """A list for the processes a test starts; each gets `stop` when the test ends, pass or fail,
@@ -109,11 +118,7 @@ class Supervised:
     def init_pid(self) -> int:
         """Host pid of the secrets-init process (the namespace's PID 1 when pid1)."""
         if self._init_pid is None:
-            if self.pid1:
-                wait_for(lambda: children_of(self.proc.pid), what="unshare's child")
-                self._init_pid = children_of(self.proc.pid)[0]
-            else:
-                self._init_pid = self.proc.pid
+            self._init_pid = init_pid(self.proc, self.pid1)
         return self._init_pid
 
     def ready(self, role: str = "child") -> int:

@@ -28,7 +28,7 @@ from testing import process
 from testing.aws_proxy import AwsProxy, Fault
 from testing.fake_secretmanager import FakeSecretManager, gsm_env
 from testing.moto import Aws, aws_env
-from testing.supervised import children_of, readable_memory, stopping, wait_for
+from testing.supervised import children_of, init_pid, readable_memory, stopping, wait_for
 
 # Records its start (DIR/<pid>.env: the variables named, and the files they point to when
 # they hold a path) and every signal (DIR/<pid>.signals). TERM ends it with status 0,
@@ -94,10 +94,7 @@ class Rotating:
 
     @property
     def init_pid(self) -> int:
-        if not self.pid1:
-            return self.proc.pid
-        wait_for(lambda: children_of(self.proc.pid), what="unshare's child")
-        return children_of(self.proc.pid)[0]
+        return init_pid(self.proc, self.pid1)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

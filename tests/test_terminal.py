@@ -21,7 +21,7 @@ import pytest
 
 from testing import process
 from testing.fake_secretmanager import FakeSecretManager, gsm_env
-from testing.supervised import children_of, proc_state, stopping, wait_for
+from testing.supervised import children_of, init_pid, proc_state, stopping, wait_for
 
 MODES = [pytest.param(False, id="process"), pytest.param(True, id="pid1", marks=pytest.mark.pid1)]
 
@@ -88,10 +88,7 @@ class LeaderRun:
     @property
     def init_pid(self) -> int:
         """Host pid of secrets-init."""
-        if not self.pid1:
-            return self.proc.pid
-        wait_for(lambda: children_of(self.proc.pid), what="unshare's child")
-        return children_of(self.proc.pid)[0]
+        return init_pid(self.proc, self.pid1)
 
     def facts(self) -> dict[str, int]:
         """What the program saw, once it has started; its host pid is added."""
