@@ -1,9 +1,10 @@
 """What the webhook asks of the Kubernetes API, as an interface.
 
 Two questions, and neither answer holds a ConfigMap's or Secret's values:
-which keys of an object hold secrets-init references (the values are looked
-at where they are read, then dropped), and the registry credentials of a
-pull secret (used in an Authorization header, never shown). `kube.py` asks
+which keys of an object hold secrets-init references, and of which provider
+family (the values are looked at where they are read, then dropped), and the
+registry credentials of a pull secret (used in an Authorization header, never
+shown). `kube.py` asks
 the API server; tests may answer from memory.
 """
 
@@ -24,8 +25,9 @@ class ReadError(Exception):
 
 
 class Cluster(Protocol):
-    def reference_keys(self, kind: str, namespace: str, name: str) -> frozenset[str]:
-        """The keys of a ConfigMap or Secret whose values are references; raises ReadError."""
+    def reference_families(self, kind: str, namespace: str, name: str) -> dict[str, str]:
+        """Each key of a ConfigMap or Secret whose value is a reference, with the reference's
+        provider family (what `lay` is given); raises ReadError."""
         ...
 
     def docker_config(self, namespace: str, name: str) -> bytes:

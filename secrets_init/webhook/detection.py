@@ -1,14 +1,17 @@
-"""Which containers of a pod get a secrets-init reference, and where we could not tell.
+"""Which containers of a pod get a secrets-init reference, of which provider families,
+and where we could not tell.
 
 A container needs secrets-init when an `env` value is a reference, or an
 `env[].valueFrom` / `envFrom` entry brings one from a ConfigMap or Secret.
-Whether a value is a reference is decided by `providers.is_reference`, the
-same test secrets-init applies when it runs.
+Whether a value is a reference, and of which family, is decided by
+`providers.entry_for`, the same test secrets-init applies when it runs. The
+families decide what the initContainer lays, so every value is looked at.
 
 When an object cannot be read, the container is counted as needing
-secrets-init and a warning says why: secrets-init passes non-references
-through unchanged, so injecting is always safe, while skipping would start
-the program with unresolved references.
+secrets-init with every family, and a warning says why: secrets-init passes
+non-references through unchanged, so injecting is always safe, while skipping
+would start the program with unresolved references, and the unread values may
+hold a reference of any family.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from secrets_init.providers import is_reference
+from secrets_init.providers import FAMILIES, entry_for
 from secrets_init.webhook.cluster import CONFIG_MAP, SECRET, Cluster, ReadError
 
 SECTIONS = ("initContainers", "containers")
@@ -24,9 +27,9 @@ SECTIONS = ("initContainers", "containers")
 
 @dataclass
 class Detection:
-    """The names of the containers to wrap, and a warning for each guess."""
+    """The containers to wrap (name -> the families they reference), a warning for each guess."""
 
-    containers: set[str] = field(default_factory=set)
+    containers: dict[str, frozenset[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -36,13 +39,13 @@ class _Reader:
 
     cluster: Cluster
     namespace: str
-    seen: dict[tuple[str, str], frozenset[str] | ReadError] = field(default_factory=dict)
+    seen: dict[tuple[str, str], dict[str, str] | ReadError] = field(default_factory=dict)
 
-    def keys(self, kind: str, name: str) -> frozenset[str]:
+    def families(self, kind: str, name: str) -> dict[str, str]:
         key = (kind, name)
         if key not in self.seen:
             try:
-                self.seen[key] = self.cluster.reference_keys(kind, self.namespace, name)
+                self.seen[key] = self.cluster.reference_families(kind, self.namespace, name)
             except ReadError as error:
                 self.seen[key] = error
         found = self.seen[key]
@@ -57,8 +60,9 @@ def detect(pod: dict[str, Any], namespace: str, cluster: Cluster) -> Detection:
     spec = pod.get("spec") or {}
     for section in SECTIONS:
         for container in spec.get(section) or []:
-            if _has_references(container, reader, detection.warnings):
-                detection.containers.add(container["name"])
+            families = _families(container, reader, detection.warnings)
+            if families is not None:
+                detection.containers[container["name"]] = families
     return detection
 
 
@@ -72,27 +76,35 @@ class _Source:
     where: str  # for the warning: "env NAME" or "envFrom"
 
 
-def _has_references(container: dict[str, Any], reader: _Reader, warnings: list[str]) -> bool:
-    """Literal values first, then objects, stopping at the first reference found.
+def _families(
+    container: dict[str, Any], reader: _Reader, warnings: list[str]
+) -> frozenset[str] | None:
+    """The families the container's references belong to; None when it has none.
 
-    A container is warned about only when an unreadable object is the reason it
-    is injected: when something else already proves it needs secrets-init,
-    there is nothing to guess.
+    Every object is read, since any may add a family; an unreadable one stands
+    for every family. Each unreadable object that changes the answer is warned
+    about, saying whether it is the reason the container is injected at all.
     """
-    literals = (v.get("value") for v in container.get("env") or [] if "value" in v)
-    if any(is_reference(str(value)) for value in literals):
-        return True
-    guesses = []
+    found: set[str] = set()
+    for variable in container.get("env") or []:
+        if "value" in variable and (entry := entry_for(str(variable["value"]))) is not None:
+            found.add(entry.family)
+    unread = []
     for source in _sources(container):
         try:
-            keys = reader.keys(source.kind, source.name)
+            families = reader.families(source.kind, source.name)
         except ReadError as error:
-            guesses.append(_guess(container.get("name", ""), source, error))
+            unread.append((source, error))
             continue
-        if keys if source.key is None else source.key in keys:
-            return True
-    warnings += guesses
-    return bool(guesses)
+        if source.key is None:
+            found.update(families.values())
+        elif source.key in families:
+            found.add(families[source.key])
+    if unread and not found >= set(FAMILIES):
+        name = container.get("name", "")
+        warnings += [_guess(name, source, error, decides=not found) for source, error in unread]
+        return frozenset(FAMILIES)
+    return frozenset(found) if found else None
 
 
 def _sources(container: dict[str, Any]) -> list[_Source]:
@@ -110,9 +122,10 @@ def _sources(container: dict[str, Any]) -> list[_Source]:
     return found
 
 
-def _guess(container: str, source: _Source, error: ReadError) -> str:
+def _guess(container: str, source: _Source, error: ReadError, *, decides: bool) -> str:
     """Short: the API server may cut warnings longer than 256 characters."""
+    what = "injected anyway, laying" if decides else "lays"
     return (
         f"container {container}: {source.where}: cannot read {source.kind} {source.name} "
-        f"({error}); secrets-init injected anyway"
+        f"({error}); secrets-init {what} every provider family"
     )

@@ -4,7 +4,8 @@ In a cluster the client uses the pod's service account (token and CA under
 /var/run/secrets/kubernetes.io/serviceaccount, re-read as the token
 rotates); outside one it reads `KUBECONFIG`, as every Kubernetes tool does.
 Values are looked at here, for their prefix, and dropped: what leaves this
-module is key names, or a pull secret's registry credentials for `registry.py`.
+module is key names with their provider families, or a pull secret's registry
+credentials for `registry.py`.
 An error names the object and the HTTP status, never a body.
 """
 
@@ -14,6 +15,7 @@ import base64
 import binascii
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 import urllib3
@@ -21,7 +23,7 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from secrets_init.providers import is_reference
+from secrets_init.providers import entry_for
 from secrets_init.webhook.cluster import CONFIG_MAP, ReadError
 
 
@@ -46,12 +48,11 @@ class KubeCluster:
         self._api = client.CoreV1Api(client.ApiClient(settings))
         self._timeout = timeout
 
-    def reference_keys(self, kind: str, namespace: str, name: str) -> frozenset[str]:
-        if kind == CONFIG_MAP:
-            data = self._read(kind, namespace, name).get("data") or {}
-            return frozenset(k for k, v in data.items() if is_reference(str(v)))
+    def reference_families(self, kind: str, namespace: str, name: str) -> dict[str, str]:
         data = self._read(kind, namespace, name).get("data") or {}
-        return frozenset(k for k, v in data.items() if is_reference(_text(v)))
+        text: Callable[[object], str] = str if kind == CONFIG_MAP else _text
+        found = {k: entry_for(text(v)) for k, v in data.items()}
+        return {k: entry.family for k, entry in found.items() if entry is not None}
 
     def docker_config(self, namespace: str, name: str) -> bytes:
         secret = self._read("Secret", namespace, name)

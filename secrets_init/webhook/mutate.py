@@ -2,9 +2,9 @@
 
 The order matters for safety: a pod with references is either injected or
 denied, never let through unchanged. Not knowing (an unreadable Secret)
-counts as having references; not knowing what to run (an image whose config
-cannot be read) denies the pod, because starting it without secrets-init
-would hand the program unresolved references.
+counts as having references, of every family; not knowing what to run (an
+image whose config cannot be read) denies the pod, because starting it
+without secrets-init would hand the program unresolved references.
 """
 
 from __future__ import annotations
@@ -66,8 +66,9 @@ class Mutator:
             return Decision(review.deny(request, f"secrets-init: {error}", found.warnings), DENIED)
         except ImageLookupError as error:
             return Decision(review.deny(request, str(error), found.warnings), DENIED)
+        families = frozenset().union(*(found.containers[c["name"]] for c in wrapped))
         try:
-            operations = patch.build(pod, self.image, programs, environment)
+            operations = patch.build(pod, self.image, programs, environment, families)
         except quantity.QuantityError as error:
             return Decision(review.deny(request, f"secrets-init: {error}", found.warnings), DENIED)
         return Decision(review.allow(request, operations, found.warnings), MUTATED)

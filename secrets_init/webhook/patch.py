@@ -7,7 +7,7 @@ the front (which shifts the indices of the others).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from secrets_init.webhook import layout, quantity
@@ -20,26 +20,37 @@ def build(
     image: str,
     programs: Mapping[str, list[str]],
     environment: Mapping[str, str],
+    families: Collection[str],
 ) -> list[Operation]:
     """Wrap each container named in `programs` (name -> argv to run) and add what they need.
 
-    `environment` is set on each wrapped container unless it sets that variable itself.
+    `environment` is set on each wrapped container unless it sets that variable itself;
+    `families` are the provider families laid, which size the volume and the memory added.
     """
+    tree = layout.tree_bytes(families)
     spec = pod.get("spec") or {}
     operations: list[Operation] = []
     for section in ("initContainers", "containers"):
         for index, container in enumerate(spec.get(section) or []):
             if container.get("name") in programs:
                 path = f"/spec/{section}/{index}"
-                operations += _wrap(path, container, programs[container["name"]], environment)
-    operations += _append(spec, "/spec/volumes", layout.volumes())
+                operations += _wrap(path, container, programs[container["name"]], environment, tree)
+    operations += _append(spec, "/spec/volumes", layout.volumes(families))
     if spec.get("initContainers"):
         operations.append(
-            {"op": "add", "path": "/spec/initContainers/0", "value": layout.init_container(image)}
+            {
+                "op": "add",
+                "path": "/spec/initContainers/0",
+                "value": layout.init_container(image, families),
+            }
         )
     else:
         operations.append(
-            {"op": "add", "path": "/spec/initContainers", "value": [layout.init_container(image)]}
+            {
+                "op": "add",
+                "path": "/spec/initContainers",
+                "value": [layout.init_container(image, families)],
+            }
         )
     annotations = (pod.get("metadata") or {}).get("annotations")
     if annotations is None:
@@ -62,7 +73,11 @@ def build(
 
 
 def _wrap(
-    path: str, container: dict[str, Any], program: list[str], environment: Mapping[str, str]
+    path: str,
+    container: dict[str, Any],
+    program: list[str],
+    environment: Mapping[str, str],
+    tree: int,
 ) -> list[Operation]:
     # "add" replaces a member that exists (RFC 6902, 4.1), so one op covers both cases.
     operations: list[Operation] = [
@@ -78,7 +93,7 @@ def _wrap(
                 {
                     "op": "replace",
                     "path": f"{path}/resources/{kind}/memory",
-                    "value": quantity.plus(str(memory), layout.TREE_BYTES),
+                    "value": quantity.plus(str(memory), tree),
                 }
             )
     own = {variable.get("name") for variable in container.get("env") or []}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from secrets_init.providers import is_reference
+from secrets_init.providers import entry_for
 from secrets_init.webhook.cluster import CONFIG_MAP, ReadError
 from secrets_init.webhook.mutate import ImageLookupError
 from secrets_init.webhook.program import ImageConfig
@@ -18,14 +18,15 @@ class MemoryCluster:
     reads: list[tuple[str, str, str]] = field(default_factory=list)
     pull_secrets: dict[str, bytes] = field(default_factory=dict)  # name -> .dockerconfigjson
 
-    def reference_keys(self, kind: str, namespace: str, name: str) -> frozenset[str]:
+    def reference_families(self, kind: str, namespace: str, name: str) -> dict[str, str]:
         self.reads.append((kind, namespace, name))
         if name in self.failing:
             raise self.failing[name]
         objects = CONFIG_MAPS if kind == CONFIG_MAP else SECRETS
         if name not in objects:
             raise ReadError("404 Not Found", 404)
-        return frozenset(k for k, v in objects[name].items() if is_reference(v))
+        found = {k: entry_for(v) for k, v in objects[name].items()}
+        return {k: entry.family for k, entry in found.items() if entry is not None}
 
     def docker_config(self, namespace: str, name: str) -> bytes:
         if name in self.failing:

@@ -1,5 +1,6 @@
 """The webhook is a separate program: secrets-init never imports it, and it takes from
-secrets-init only what decides what a reference is and what an option is."""
+secrets-init only what decides what a reference is (and its provider family) and what an
+option is."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def test_the_webhook_takes_only_reference_and_option_rules_from_secrets_init() -
         "secrets_init",
         "secrets_init.config",
         "secrets_init.providers",
-        "secrets_init.providers.is_reference",
+        "secrets_init.providers.FAMILIES",
+        "secrets_init.providers.entry_for",
     }
 
 

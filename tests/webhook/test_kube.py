@@ -31,13 +31,13 @@ def cluster(kubeconfig: Path, monkeypatch: pytest.MonkeyPatch) -> kube.KubeClust
     return kube.KubeCluster(kube.configuration(), timeout=5)
 
 
-def test_reference_keys_of_config_maps_and_secrets(
+def test_reference_families_of_config_maps_and_secrets(
     cluster: kube.KubeCluster, api: FakeApiServer
 ) -> None:
-    assert cluster.reference_keys(CONFIG_MAP, "orders", "refs") == {"DB"}
-    assert cluster.reference_keys(CONFIG_MAP, "orders", "plain") == frozenset()
-    assert cluster.reference_keys(SECRET, "orders", "refs") == {"TOKEN"}
-    assert cluster.reference_keys(SECRET, "orders", "plain") == frozenset()
+    assert cluster.reference_families(CONFIG_MAP, "orders", "refs") == {"DB": "aws"}
+    assert cluster.reference_families(CONFIG_MAP, "orders", "plain") == {}
+    assert cluster.reference_families(SECRET, "orders", "refs") == {"TOKEN": "google"}
+    assert cluster.reference_families(SECRET, "orders", "plain") == {}
     assert api.requests == [
         "/api/v1/namespaces/orders/configmaps/refs",
         "/api/v1/namespaces/orders/configmaps/plain",
@@ -54,7 +54,7 @@ def test_a_secret_value_that_is_not_utf8_is_not_a_reference(
         "binary",
         {"K": b"arn:aws:ssm:us-east-1:1:parameter/\xff", "OK": pods.SSM.encode()},
     )
-    assert cluster.reference_keys(SECRET, "orders", "binary") == {"OK"}
+    assert cluster.reference_families(SECRET, "orders", "binary") == {"OK": "aws"}
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_faults_are_read_errors_with_the_status(
     if status != 404:
         api.faults[name] = status
     with pytest.raises(ReadError) as caught:
-        cluster.reference_keys(SECRET, "orders", name)
+        cluster.reference_families(SECRET, "orders", name)
     assert caught.value.status == status
     assert str(caught.value) == f"HTTP {status} {reason}"
 
@@ -79,7 +79,7 @@ def test_an_unreachable_api_server(
     cluster = kube.KubeCluster(kube.configuration(), timeout=2)
     api.__exit__(None, None, None)
     with pytest.raises(ReadError, match="API server unreachable"):
-        cluster.reference_keys(CONFIG_MAP, "orders", "refs")
+        cluster.reference_families(CONFIG_MAP, "orders", "refs")
 
 
 def test_the_token_is_sent(
@@ -90,7 +90,7 @@ def test_the_token_is_sent(
     )
     cluster = kube.KubeCluster(kube.configuration(), timeout=5)
     with pytest.raises(ReadError, match="HTTP 401"):
-        cluster.reference_keys(CONFIG_MAP, "orders", "refs")
+        cluster.reference_families(CONFIG_MAP, "orders", "refs")
 
 
 def test_in_cluster_service_account(
@@ -107,7 +107,7 @@ def test_in_cluster_service_account(
     monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(account / "token"))
     monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(account / "ca.crt"))
     cluster = kube.KubeCluster(kube.configuration(), timeout=5)
-    assert cluster.reference_keys(CONFIG_MAP, "orders", "refs") == {"DB"}
+    assert cluster.reference_families(CONFIG_MAP, "orders", "refs") == {"DB": "aws"}
 
 
 def test_pull_secrets(cluster: kube.KubeCluster, api: FakeApiServer) -> None:
@@ -136,7 +136,7 @@ def test_errors_never_hold_values(cluster: kube.KubeCluster, api: FakeApiServer)
     for kind in (CONFIG_MAP, SECRET):
         for name in ("refs", "plain", "missing"):
             try:
-                cluster.reference_keys(kind, "orders", name)
+                cluster.reference_families(kind, "orders", name)
             except ReadError as error:
                 messages.append(str(error))
     try:

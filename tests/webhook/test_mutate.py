@@ -22,6 +22,25 @@ from tests.webhook.memory import MemoryCluster, MemoryImages
 
 ORDERS_IMAGE = "registry.example/orders:1.0"
 
+# What each shape's initContainer lays (testing.pods: ConfigMap refs holds an AWS
+# reference, Secret refs a Google one), and the volume's sizeLimit for it.
+LAID = {
+    "command-and-args": "aws",
+    "command-only": "aws",
+    "args-only": "aws",
+    "neither": "aws",
+    "init-container-with-reference": "aws",
+    "init-container-without-reference": "aws",
+    "several-containers": "all",  # a: AWS, c: Google
+    "envFrom-configmap": "aws",
+    "envFrom-secret-with-prefix": "google",
+    "valueFrom-secret": "google",
+    "valueFrom-configmap": "aws",
+    "own-env-and-mounts": "aws",
+    "memory-limits": "aws",
+}
+SIZE_LIMIT = {"aws": "31Mi", "google": "68Mi", "all": "72Mi"}
+
 
 def mutator(cluster: MemoryCluster | None = None, images: MemoryImages | None = None) -> Mutator:
     return Mutator(
@@ -65,7 +84,9 @@ def test_each_shape_is_injected_validly_and_once(shape: str) -> None:
     init = after["spec"]["initContainers"]
     assert init[0]["name"] == layout.INIT_CONTAINER
     assert init[0]["image"] == pods.SECRETS_INIT_IMAGE
-    assert init[0]["args"] == ["lay", layout.BIN_DIR]
+    assert init[0]["args"] == ["lay", layout.BIN_DIR, LAID[shape]]
+    [volume] = [v for v in after["spec"]["volumes"] if v["name"] == layout.BIN_VOLUME]
+    assert volume["emptyDir"] == {"medium": "Memory", "sizeLimit": SIZE_LIMIT[LAID[shape]]}
     assert [c["name"] for c in init[1:]] == [
         c["name"] for c in original["spec"].get("initContainers", [])
     ]
@@ -178,8 +199,69 @@ def test_an_unreadable_object_injects_with_a_warning(status: int) -> None:
     assert outcome == MUTATED
     [warning] = response["warnings"]
     assert "Secret refs" in warning and f"HTTP {status}" in warning and "app" in warning
+    assert "every provider family" in warning
     assert len(warning) <= 256
-    assert_valid(patched(shapes.SHAPES["valueFrom-secret"], response))
+    after = patched(shapes.SHAPES["valueFrom-secret"], response)
+    assert_valid(after)
+    _assert_lays(after, "all")
+
+
+def _assert_lays(pod: dict[str, Any], families: str) -> None:
+    """The initContainer lays `families`, and the volume and memory are sized for them."""
+    assert _container(pod, layout.INIT_CONTAINER)["args"] == ["lay", layout.BIN_DIR, families]
+    [volume] = [v for v in pod["spec"]["volumes"] if v["name"] == layout.BIN_VOLUME]
+    assert volume["emptyDir"]["sizeLimit"] == SIZE_LIMIT[families]
+
+
+@pytest.mark.parametrize(
+    ("literal", "source", "laid"),
+    [
+        (pods.SM, {"configMapRef": {"name": "refs"}}, "aws"),  # refs: AWS too
+        (pods.GCP, {"configMapRef": {"name": "refs"}}, "all"),
+        (pods.GCP, {"configMapRef": {"name": "plain"}}, "google"),
+        (pods.SM, {"secretRef": {"name": "refs"}}, "all"),  # refs: Google
+        (pods.SM, {"secretRef": {"name": "broken"}}, "all"),  # cannot tell what it adds
+        (pods.GCP, {"secretRef": {"name": "broken"}}, "all"),
+    ],
+)
+def test_every_value_adds_its_family(literal: str, source: dict[str, Any], laid: str) -> None:
+    """A literal reference does not end the search: an object may add the other family."""
+    cluster = MemoryCluster(failing={"broken": ReadError("HTTP 403 Forbidden", 403)})
+    shape = pods.pod(pods.container(command=["/app"], env=pods.env(A=literal), envFrom=[source]))
+    outcome, response = decide(shape, mutator(cluster=cluster))
+    assert outcome == MUTATED
+    after = patched(shape, response)
+    assert_valid(after)
+    _assert_lays(after, laid)
+    if "broken" in str(source):
+        assert response["warnings"] == [
+            "container app: envFrom: cannot read Secret broken (HTTP 403 Forbidden); "
+            "secrets-init lays every provider family"
+        ]
+    else:
+        assert "warnings" not in response
+
+
+def test_a_cannot_tell_pod_lays_all_and_is_mutated_once() -> None:
+    cluster = MemoryCluster(failing={"refs": ReadError("HTTP 500", 500)})
+    shape = shapes.SHAPES["valueFrom-secret"]
+    after = patched(shape, decide(shape, mutator(cluster=cluster))[1])
+    _assert_lays(after, "all")
+    outcome, again = decide(after, mutator(cluster=cluster))
+    assert outcome == SKIPPED and patched(after, again) == after
+
+
+def test_hand_wrapped_containers_add_no_family() -> None:
+    """A container that runs its own secrets-init does not use the laid tree."""
+    shape = pods.pod(
+        pods.container("app", command=["/app"], env=pods.env(DB=pods.SM)),
+        pods.container(
+            "own", command=["/helper/bin/secrets-init", "--"], args=["/b"], env=pods.env(T=pods.GCP)
+        ),
+    )
+    after = patched(shape, decide(shape)[1])
+    _assert_lays(after, "aws")
+    assert _container(after, "own") == shape["spec"]["containers"][1]
 
 
 def test_each_object_is_read_once_per_review() -> None:
@@ -297,15 +379,26 @@ def test_memory_holds_what_lands_in_memory_backed_volumes(shape: str) -> None:
 
 
 def test_memory_requests_and_limits_grow_by_the_tree() -> None:
+    """Both containers reference AWS only: they grow by the AWS tree (31Mi), not the whole one."""
     shape = shapes.SHAPES["memory-limits"]
     after = patched(shape, decide(shape)[1])
     guaranteed = _container(after, "guaranteed")["resources"]
-    assert guaranteed["requests"] == guaranteed["limits"] == {"cpu": "100m", "memory": "200Mi"}
+    assert guaranteed["requests"] == guaranteed["limits"] == {"cpu": "100m", "memory": "159Mi"}
     burstable = _container(after, "burstable")["resources"]
     assert burstable == {
-        "requests": {"memory": str(100_000_000 + 72 * 2**20)},
-        "limits": {"memory": "1096Mi"},
+        "requests": {"memory": str(100_000_000 + 31 * 2**20)},
+        "limits": {"memory": "1055Mi"},
     }
+    assert _container(after, "secrets-init")["resources"]["limits"]["memory"] == "63Mi"
+
+
+def test_memory_grows_by_every_family_when_one_container_has_google() -> None:
+    shape = copy.deepcopy(shapes.SHAPES["memory-limits"])
+    shape["spec"]["containers"][1]["env"] = pods.env(T=pods.GCP)
+    after = patched(shape, decide(shape)[1])
+    _assert_lays(after, "all")
+    assert _container(after, "guaranteed")["resources"]["limits"]["memory"] == "200Mi"
+    assert _container(after, "burstable")["resources"]["limits"]["memory"] == "1096Mi"
     assert _container(after, "secrets-init")["resources"]["limits"]["memory"] == "104Mi"
 
 
@@ -314,33 +407,26 @@ def test_the_tree_is_memory_backed_and_read_only_where_the_program_runs() -> Non
     shape = shapes.SHAPES["command-only"]
     after = patched(shape, decide(shape)[1])
     volumes = {v["name"]: v["emptyDir"] for v in after["spec"]["volumes"]}
-    assert volumes == {layout.BIN_VOLUME: {"medium": "Memory", "sizeLimit": "72Mi"}}
+    assert volumes == {layout.BIN_VOLUME: {"medium": "Memory", "sizeLimit": "31Mi"}}
     [laid] = _container(after, layout.INIT_CONTAINER)["volumeMounts"]
     assert laid == {"name": layout.BIN_VOLUME, "mountPath": layout.BIN_DIR}
     [mount] = _container(after, "app")["volumeMounts"]
     assert mount == {"name": layout.BIN_VOLUME, "mountPath": layout.BIN_DIR, "readOnly": True}
 
 
-def test_no_read_and_no_warning_once_a_reference_is_certain() -> None:
-    """A literal reference decides without the API; the first object with one ends the search."""
+def test_no_warning_when_the_unread_object_changes_nothing() -> None:
+    """Both families are certain already: the unreadable object adds nothing to warn about."""
     cluster = MemoryCluster(failing={"broken": ReadError("HTTP 500", 500)})
-    literal = pods.pod(
-        pods.container(
-            command=["/app"], env=pods.env(DB=pods.SM), envFrom=[{"secretRef": {"name": "broken"}}]
-        )
-    )
-    outcome, response = decide(literal, mutator(cluster=cluster))
-    assert outcome == MUTATED and "warnings" not in response
-    assert cluster.reads == []
-    sources = pods.pod(
+    shape = pods.pod(
         pods.container(
             command=["/app"],
-            envFrom=[{"configMapRef": {"name": "refs"}}, {"secretRef": {"name": "broken"}}],
+            env=pods.env(DB=pods.SM, T=pods.GCP),
+            envFrom=[{"secretRef": {"name": "broken"}}],
         )
     )
-    outcome, response = decide(sources, mutator(cluster=cluster))
+    outcome, response = decide(shape, mutator(cluster=cluster))
     assert outcome == MUTATED and "warnings" not in response
-    assert cluster.reads == [("ConfigMap", "orders", "refs")]
+    _assert_lays(patched(shape, response), "all")
 
 
 def test_a_warning_only_when_the_guess_decides() -> None:
@@ -355,5 +441,6 @@ def test_a_warning_only_when_the_guess_decides() -> None:
     assert outcome == MUTATED
     assert response["warnings"] == [
         "container app: envFrom: cannot read Secret broken (HTTP 403 Forbidden); "
-        "secrets-init injected anyway"
+        "secrets-init injected anyway, laying every provider family"
     ]
+    _assert_lays(patched(shape, response), "all")
