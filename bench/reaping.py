@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from bench import procs
 from bench.subjects import Subjects, clean_env
+from testing.process import PATH, unshare_available
 
 SPAWNER = r"""
 echo "start $$"
@@ -46,17 +47,9 @@ class Row:
 
 def available() -> str:
     """Empty when PID namespaces can be made here, else why not."""
-    if shutil.which("unshare") is None:
+    if shutil.which("unshare", path=PATH) is None:
         return "unshare not found"
-    probe = subprocess.run(
-        ["unshare", "--fork", "--pid", "--mount-proc", "sh", "-c", "echo $$"],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if probe.returncode != 0 or probe.stdout.strip() != "1":
+    if not unshare_available():
         return "unshare --pid is not permitted here"
     return ""
 
