@@ -10,7 +10,6 @@ The secret values and the SDKs' memory vanish with the exec.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 import time
@@ -147,6 +146,8 @@ def _exec(command: Sequence[str], environ: dict[bytes, bytes], log: Logger) -> N
     try:
         os.execvpe(command[0], list(command), environ)
     except OSError as error:
+        import errno  # only here: a program that starts never needs it
+
         not_found = error.errno in (errno.ENOENT, errno.ENOTDIR)
         reason = "command not found" if not_found else f"cannot execute: {error.strerror}"
         log.error(f"{command[0]}: {reason}")

@@ -18,16 +18,19 @@ Between refreshes that timer is the only wake-up. A program told to stop for a
 restart is replaced by the refresh child that found the change: it has the
 new environment already, and execs once PID 1 has seen the old program exit.
 
-Standard library only: this process lives as long as the container.
+Standard library only: this process lives as long as the container, and
+its start-up is every container's: `secrets_init.rotation` is imported only
+with `--refresh`.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import time
 
-from secrets_init import candidates, exits, libc, rotation, signals, terminal
+from secrets_init import candidates, exits, libc, signals, terminal
 from secrets_init.config import Settings
 from secrets_init.log import Logger
 
@@ -36,6 +39,8 @@ from secrets_init.log import Logger
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from secrets_init.rotation import Channel, Report
 
 # How long a child told to stop while resolving may take to clean up before it is killed.
 _RESOLVING_GRACE = 2.0
@@ -74,12 +79,14 @@ class _Rotating:
     )
 
     def __init__(self, cwd: str) -> None:
+        from secrets_init import rotation  # only with --refresh (the module docstring says why)
+
         self.keyring = rotation.Keyring()
         self.known = rotation.Known(cwd)
         self.due: float | None = None  # when the next refresh starts (time.monotonic())
         self.pid: int | None = None  # the refresh child, while it runs
         self.refresh_deadline: float | None = None  # when a refresh child is stuck past --timeout
-        self.channel: rotation.Channel | None = None  # of the child whose report is awaited
+        self.channel: Channel | None = None  # of the child whose report is awaited
         self.first = True  # that child is the first resolving child, not a refresh child
         self.buffer = b""
         self.reported = False  # that child's report has been acted on
@@ -119,12 +126,19 @@ def supervise(
     rotating = None
     if settings.refresh is not None and candidates.has_references(os.environb):
         rotating = _Rotating(_working_directory())
-        rotating.channel = rotation.Channel(rotating.keyring)
+        rotating.channel = _new_channel(rotating)
+    # What PID 1 has built by now, it keeps for good: frozen, the collector
+    # never walks it again, here or in a child (whose copy-on-write pages a
+    # collection would copy). Collection was off since `secrets_init.cli`.
+    gc.freeze()
+    gc.enable()
     child = os.fork()
     if child == 0:
         os.close(status_read)
         inbox.detach()
         if rotating is not None and rotating.channel is not None:
+            from secrets_init import rotation
+
             rotating.channel.in_child()
             rotation.child_channel = rotating.channel
         start_child()
@@ -204,8 +218,10 @@ def _on_rotation(
         if data:
             rotating.buffer += data
             if not rotating.reported and (b"\n" + rotating.buffer).endswith(b"\nend\n"):
+                from secrets_init.rotation import parse_report
+
                 rotating.reported = True
-                _on_report(settings, state, rotating, rotation.parse_report(rotating.buffer), log)
+                _on_report(settings, state, rotating, parse_report(rotating.buffer), log)
         else:
             _report_closed(settings, state, rotating, log)
     now = time.monotonic()
@@ -222,11 +238,23 @@ def _on_rotation(
             _kill(rotating.pid, signals.SIGCONT)
     if rotating.due is not None and now >= rotating.due:
         assert settings.refresh is not None
-        rotating.due = rotation.next_refresh(settings.refresh, now)
+        rotating.due = _next_refresh(settings.refresh, now)
         if _may_refresh(state, rotating):  # a refresh still running: this one is skipped
             _start_refresh(settings, rotating, inbox, log)
             rotating.refresh_deadline = now + settings.timeout + _RESOLVING_GRACE
     return None
+
+
+def _new_channel(rotating: _Rotating) -> Channel:
+    from secrets_init.rotation import Channel
+
+    return Channel(rotating.keyring)
+
+
+def _next_refresh(interval: float, now: float | None = None) -> float:
+    from secrets_init.rotation import next_refresh
+
+    return next_refresh(interval, now)
 
 
 def _may_refresh(state: _State, rotating: _Rotating) -> bool:
@@ -243,7 +271,7 @@ def _may_refresh(state: _State, rotating: _Rotating) -> bool:
 def _start_refresh(
     settings: Settings, rotating: _Rotating, inbox: signals.SignalInbox, log: Logger
 ) -> None:
-    channel = rotation.Channel(rotating.keyring)
+    channel = _new_channel(rotating)
     pid = os.fork()
     if pid == 0:
         channel.in_child()
@@ -258,13 +286,13 @@ def _start_refresh(
 
 
 def _on_report(
-    settings: Settings, state: _State, rotating: _Rotating, report: rotation.Report, log: Logger
+    settings: Settings, state: _State, rotating: _Rotating, report: Report, log: Logger
 ) -> None:
     """Act on a complete report: the first resolution's, or a refresh's."""
     if rotating.first:  # the first resolution: what is known, and the timer
         rotating.known.update(report)
         assert settings.refresh is not None
-        rotating.due = rotation.next_refresh(settings.refresh)
+        rotating.due = _next_refresh(settings.refresh)
         return
     if state.exit_status is not None or rotating.shutting_down:
         return
@@ -313,7 +341,7 @@ def _report_closed(settings: Settings, state: _State, rotating: _Rotating, log: 
         # The refresh child that was told to go ahead has exec'd: the new program runs.
         rotating.successor = False
         assert settings.refresh is not None
-        rotating.due = rotation.next_refresh(settings.refresh)
+        rotating.due = _next_refresh(settings.refresh)
         _program_started(settings, state, log)
     elif rotating.successor and rotating.stopping_for is not None:
         rotating.successor = False  # died before the old program stopped

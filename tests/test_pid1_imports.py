@@ -123,6 +123,44 @@ def test_the_recorder_sees_what_pid1_imports(tmp_path: Path) -> None:
     assert {"dataclasses", "botocore"} <= modules
 
 
+# Records, in the process that called main() as it exits: whether the cyclic
+# garbage collector is on, and how many objects it keeps frozen.
+_GC_RECORDER = """
+import gc, os, sys
+parent = os.getpid()
+real_exit = os._exit
+def recording_exit(status):
+    if os.getpid() == parent:
+        with open(sys.argv[1], "w") as out:
+            out.write(f"{gc.isenabled()} {gc.get_freeze_count()}")
+    real_exit(status)
+os._exit = recording_exit
+from secrets_init.cli import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("argv", [["--", "true"], ["--check"]], ids=["supervising", "check"])
+def test_garbage_collection_is_off_only_for_the_start(tmp_path: Path, argv: list[str]) -> None:
+    """Start-up runs without the cyclic collector (secrets_init.cli); it must be back on
+    afterwards, or every reference cycle PID 1 makes in the container's life would stay.
+    A supervisor froze what start-up built, at the fork: never walked again."""
+    record = tmp_path / "gc.txt"
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", _GC_RECORDER, str(record), *argv],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", "HOME": "/"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    enabled, frozen = record.read_text().split()
+    assert enabled == "True"
+    if argv[0] == "--":
+        assert int(frozen) > 1000
+
+
 def test_pid1_imports_stay_light_through_refreshes(tmp_path: Path, gsm: FakeSecretManager) -> None:
     """With --refresh, PID 1 forks a refresh child each interval; the fetching, the digests
     (hmac, hashlib) and the sockets' enums stay in those children."""
