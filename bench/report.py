@@ -238,20 +238,7 @@ def _whole_run_goals(run: Run) -> list[Goal]:
             None if not flights else min(flights) >= _batches(run),
         )
     )
-    bare, module = up.median("py-S"), up.median("module")
-    ratio = stats.ratio(module, bare)
-    earlier = next((row for row in up.rows if row.key == "module-earlier"), None)
-    earlier_ratio = stats.ratio(earlier.spread.median if earlier and earlier.spread else None, bare)
-    found.append(
-        Goal(
-            "start-up `python -I -m secrets_init -- true`",
-            "#16",
-            "≤ 1.8x `python -I -S -c pass`",
-            f"{_x(ratio)} ({_ms(module)} vs {_ms(bare)} ms median)"
-            + ("" if earlier_ratio is None else f"; earlier build: {_x(earlier_ratio)}"),
-            None if ratio is None else ratio <= 1.8,
-        )
-    )
+    found += _startup_goals(up)
     google, earlier_google = whole.median("this-google1"), whole.median("earlier-google1")
     google_ratio = stats.ratio(google, earlier_google)
     found.append(
@@ -271,6 +258,44 @@ def _whole_run_goals(run: Run) -> list[Goal]:
             None if google_ratio is None else google_ratio <= 1.05,
         )
     )
+    return found
+
+
+def _startup_goals(up: startup.Result) -> list[Goal]:
+    """#16's start-up goal against the issue's baseline and against the same flags' interpreter.
+
+    Each says where the floor is: `-m` imports runpy and more before the
+    module's first line, so part of the ratio is no module's to cut.
+    """
+    module, floor, finalized = up.median("module"), up.median("runpy-exit"), up.median("runpy")
+    earlier = next((row for row in up.rows if row.key == "module-earlier"), None)
+    earlier_ms = earlier.spread.median if earlier and earlier.spread else None
+    found: list[Goal] = []
+    for key, label in (
+        ("py-S", "`python -I -S -c pass` (the issue's baseline)"),
+        ("py", "`python -I -c pass` (the same flags)"),
+    ):
+        base = up.median(key)
+        ratio = stats.ratio(module, base)
+        own = None if module is None or floor is None or base is None else (module - floor) / base
+        found.append(
+            Goal(
+                "start-up `python -I -m secrets_init -- true`",
+                "#16",
+                f"≤ 1.8x {label}",
+                f"{_x(ratio)} ({_ms(module)} vs {_ms(base)} ms median) = "
+                f"floor {_x(stats.ratio(floor, base))} + {_x(own)} secrets-init's own; "
+                f"floor: `-m`'s imports before the module runs, leaving by `os._exit` as "
+                f"secrets-init does ({_x(stats.ratio(finalized, base))} with the interpreter's "
+                "finalization)"
+                + (
+                    ""
+                    if earlier_ms is None
+                    else f"; earlier build: {_x(stats.ratio(earlier_ms, base))}"
+                ),
+                None if ratio is None else ratio <= 1.8,
+            )
+        )
     return found
 
 
@@ -369,7 +394,7 @@ def _load(load: tuple[float, float, float]) -> str:
 
 def _startup_section(run: Run) -> list[str]:
     up = run.startup
-    bare, tini = up.median("py-S"), up.median("tini")
+    bare, same_flags, tini = up.median("py-S"), up.median("py"), up.median("tini")
     out = [
         "",
         "## 1. Start-up: `COMMAND -- true`",
@@ -378,22 +403,28 @@ def _startup_section(run: Run) -> list[str]:
         "`posix_spawn` and reaped with `waitpid` (the bare `true` row is the harness's own cost). "
         "The module runs from a venv without import hooks, as `pip install` makes it; the "
         "dev venv's editable install adds a `.pth` import hook that makes `site` import "
-        "pathlib and more. First start: a new empty `SECRETS_INIT_CACHE` for every run.",
+        "pathlib and more. First start: a new empty `SECRETS_INIT_CACHE` for every run. "
+        "The `import runpy` rows are the floor under any `python -m` start (`-m` imports runpy, "
+        "importlib.util, contextlib and more before the module's first line); the one that "
+        "leaves by `os._exit`, as secrets-init does, skips the interpreter's finalization that "
+        "the other `-c` rows pay.",
         "",
-        "| command | median ms | p10 | p90 | x `python -I -S -c pass` | x tini | failed runs |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| command | median ms | p10 | p90 | x `python -I -S -c pass` | x `python -I -c pass` "
+        "| x tini | failed runs |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in up.rows:
         spread = row.spread
         if spread is None:
             out.append(
-                f"| {row.label} | {row.note or 'no successful run'} | | | | | {row.failures} |"
+                f"| {row.label} | {row.note or 'no successful run'} | | | | | | {row.failures} |"
             )
             continue
         out.append(
             f"| {row.label} | {spread.median:.1f} | {spread.p10:.1f} | {spread.p90:.1f} "
-            f"| {_x(stats.ratio(spread.median, bare))} | {_x(stats.ratio(spread.median, tini))} "
-            f"| {row.failures} |"
+            f"| {_x(stats.ratio(spread.median, bare))} "
+            f"| {_x(stats.ratio(spread.median, same_flags))} "
+            f"| {_x(stats.ratio(spread.median, tini))} | {row.failures} |"
         )
     out += [
         "",

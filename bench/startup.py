@@ -4,6 +4,12 @@ Each command is started with posix_spawn and waited for, so the harness adds
 the same small cost to every row (the bare `true` row shows how much). Rounds
 are interleaved: one run of each command per round, so a burst of noise on
 the shared machine hits every row alike instead of one row's whole sample.
+
+The two `import runpy` rows are the floor under any `python -m` start: `-m`
+imports runpy (and through it importlib.util, contextlib, collections,
+functools) before the module's first line runs. The second also leaves as
+secrets-init does, by `os._exit`, without the interpreter's finalization that
+every other `-c` row pays: the difference between the two is what that costs.
 """
 
 from __future__ import annotations
@@ -63,6 +69,12 @@ def rows_for(subjects: Subjects) -> list[Row]:
         Row("true", "`true` (bare)", ["/bin/true"]),
         Row("py-S", "`python -I -S -c pass`", [py, "-I", "-S", "-c", "pass"]),
         Row("py", "`python -I -c pass`", [py, "-I", "-c", "pass"]),
+        Row("runpy", '`python -I -c "import runpy"`', [py, "-I", "-c", "import runpy"]),
+        Row(
+            "runpy-exit",
+            '`python -I -c "import runpy, os; os._exit(0)"`',
+            [py, "-I", "-c", "import runpy, os; os._exit(0)"],
+        ),
         Row("module", "`python -I -m secrets_init -- true`", [*subjects.module(), "--", "true"]),
         Row(
             "module-dev",
