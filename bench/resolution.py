@@ -149,6 +149,10 @@ def reference_env(emulators: Emulators, counts: dict[str, int]) -> dict[str, str
     return env
 
 
+# What the Google provider imports: google-auth for credentials, urllib3 for the calls.
+GOOGLE_IMPORT = "import certifi, google.auth, google.auth.transport.requests, urllib3"
+
+
 def run(
     subjects: Subjects,
     emulators: Emulators,
@@ -161,7 +165,7 @@ def run(
         "google": sdk_cost(
             subjects,
             "google",
-            "import grpc; from google.cloud import secretmanager_v1",
+            GOOGLE_IMPORT,
             repeats,
         ),
     }
@@ -308,17 +312,13 @@ def _one_by_one_calls(scenario: Scenario, emulators: Emulators) -> list[Any]:
             name = emulators.references[SSM][index].split(":parameter", 1)[1]
             calls.append(functools.partial(ssm.get_parameter, Name=name, WithDecryption=True))
     if scenario.counts.get(GOOGLE):
-        import grpc
-        from google.cloud import secretmanager_v1
-        from google.cloud.secretmanager_v1.services.secret_manager_service import transports
+        import urllib3
 
-        channel = grpc.insecure_channel(emulators.google.address)
-        google = secretmanager_v1.SecretManagerServiceClient(
-            transport=transports.SecretManagerServiceGrpcTransport(channel=channel)
-        )
+        assert emulators.google is not None
+        http = urllib3.PoolManager()
+        base = f"http://{emulators.google.address}/v1"
         for index in range(scenario.counts[GOOGLE]):
             resource = emulators.references[GOOGLE][index].removeprefix("gcp:secretmanager:")
-            calls.append(
-                functools.partial(google.access_secret_version, name=f"{resource}/versions/latest")
-            )
+            url = f"{base}/{resource}/versions/latest:access"
+            calls.append(functools.partial(http.request, "GET", url))
     return calls

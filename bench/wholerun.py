@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from bench import stats
 from bench.emulators import GOOGLE, SM, SSM, Emulators
-from bench.resolution import reference_env
+from bench.resolution import GOOGLE_IMPORT, reference_env
 from bench.startup import spawn_and_wait
 from bench.subjects import Subjects, clean_env
 
@@ -78,8 +78,8 @@ def rows_for(subjects: Subjects, emulators: Emulators, aws_goal: tuple[int, int]
         Row("import-boto3", '`python -I -c "import boto3"`', [py, "-I", "-c", "import boto3"]),
         Row(
             "import-google",
-            "`python -I -c` importing grpc and secretmanager_v1",
-            [py, "-I", "-c", "import grpc; from google.cloud import secretmanager_v1"],
+            "`python -I -c` importing google-auth and urllib3",
+            [py, "-I", "-c", GOOGLE_IMPORT],
         ),
     ]
     builds = [("this", "this build", py)]

@@ -42,29 +42,22 @@ MODULES = {
     "jmespath": "aws",
     "dateutil": "aws",
     "six": "aws",
-    # The Google client: gRPC, protobuf, google-auth (which imports cryptography
-    # for service-account keys) and requests, through which it gets tokens.
+    # Google: google-auth (which signs service-account tokens with cryptography)
+    # and requests, through which it gets tokens; the calls themselves are urllib3's.
     "google": "google",
-    "grpc": "google",
-    "grpc_status": "google",
-    "proto": "google",
     "cryptography": "google",
     "_cffi_backend": "google",
     "cffi": "google",
     "requests": "google",
     "charset_normalizer": "google",
     "idna": "google",
-    "typing_extensions": "google",
     "packaging": "google",
-    "pyasn1": "google",
-    "pyasn1_modules": "google",
 }
 
 # Shared libraries, by part; the rest (glibc, libpython, zlib...) are core.
 LIBRARIES = {
     "libssl.so.3": "tls",
     "libcrypto.so.3": "tls",
-    "libstdc++.so.6": "google",  # grpc's C++ core
 }
 
 INTERNAL = "_internal"

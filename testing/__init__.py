@@ -4,7 +4,8 @@ to run secrets-init.
 - `testing.moto`: moto's server (AWS) and helpers that create secrets and parameters in it.
 - `testing.aws_proxy`: an HTTP proxy in front of moto that adds latency, injects faults and
   counts calls (how many, which, how many at once).
-- `testing.fake_secretmanager`: a gRPC Google Secret Manager on loopback.
+- `testing.fake_secretmanager`: Google Secret Manager's REST API on loopback (and its gRPC
+  face, for earlier builds).
 - `testing.process`: running secrets-init as a real process or as PID 1, with an environment
   built from nothing, and what came of it.
 - `testing.supervised`: a long-running secrets-init around a program that records signals.

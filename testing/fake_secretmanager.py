@@ -1,16 +1,22 @@
-"""A stand-in for Google Secret Manager on loopback: real gRPC, real wire types.
+"""A stand-in for Google Secret Manager on loopback: its REST API, as Google answers it.
 
-Google ships no Secret Manager emulator, so this serves
-`google.cloud.secretmanager.v1.SecretManagerService/AccessSecretVersion`
-with the request and response messages of the installed
-google-cloud-secret-manager package. secrets-init reaches it through
-`SECRETMANAGER_EMULATOR_HOST`, unchanged client library and all, so what the
-tests prove is what the real client does on the wire.
+Google ships no Secret Manager emulator, so this serves AccessSecretVersion
+the way secretmanager.googleapis.com does over HTTP/1.1: `GET
+/v1/{name}:access`, answered with the JSON form of AccessSecretVersionResponse
+(base64 `data`, `dataCrc32c` as a decimal string) or with Google's error
+document (`{"error": {"code", "message", "status"}}`) and its HTTP status.
+secrets-init reaches it through `SECRETMANAGER_EMULATOR_HOST`.
 
-Faults are injected the way the real service produces them: status codes
+The same port also speaks the gRPC face (AccessSecretVersion with the
+installed google-cloud-secret-manager's wire types), for builds from before
+the REST provider: the benchmark runs an earlier build beside this one
+against one fake. A connection that opens with HTTP/2's preface is handed
+to a gRPC server started on first use; the tests never start it.
+
+Faults are injected the way the real service produces them: status words
 (for the next N calls, or for one secret every time), per-call delays,
 disabled and destroyed versions (FAILED_PRECONDITION, as Google answers),
-and a wrong `data_crc32c`. Usable outside pytest (the demo and the benchmark
+and a wrong `dataCrc32c`. Usable outside pytest (the demo and the benchmark
 import it), and as a program:
 
     python -m testing.fake_secretmanager [--port N] [--delay S] PROJECT/SECRET=VALUE...
@@ -20,17 +26,16 @@ prints the port on stdout once serving, and runs until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
+import base64
 import signal
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent import futures
 from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
 from typing import Any
-
-import grpc
-from google.cloud.secretmanager_v1 import types
 
 from testing.loopback import LoopbackServer, QuietHandler
 from testing.process import child_env
@@ -40,6 +45,21 @@ SERVICE = "google.cloud.secretmanager.v1.SecretManagerService"
 ENABLED = "ENABLED"
 DISABLED = "DISABLED"
 DESTROYED = "DESTROYED"
+
+# Google's status words and the HTTP status its REST API answers each with.
+HTTP_STATUS = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "RESOURCE_EXHAUSTED": 429,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0"
 
 
 def crc32c(data: bytes) -> int:
@@ -65,9 +85,18 @@ class Version:
 
 @dataclass
 class _Fault:
-    code: grpc.StatusCode
+    status: str
     remaining: int | None  # None: every call
     secret: str | None  # None: any secret
+
+
+class RefusedError(Exception):
+    """An answer of Google's error kind: its status word and message."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 @dataclass
@@ -77,13 +106,16 @@ class FakeSecretManager:
     delay: float = 0.0  # seconds every call waits before answering
     secrets: dict[tuple[str, str | None, str], dict[int, Version]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)  # resource names, in arrival order
-    metadata: list[dict[str, str]] = field(default_factory=list)  # each call's request metadata
+    headers: list[dict[str, str]] = field(default_factory=list)  # each call's, names lowercased
     max_in_flight: int = 0  # the most calls being answered at one moment
     intervals: list[tuple[float, float]] = field(default_factory=list)  # monotonic, per call
+    connections: int = 0  # connections accepted (REST and gRPC alike)
     _in_flight: int = 0
     _faults: list[_Fault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: Any = None
+    _server: ThreadingHTTPServer | None = None
+    _grpc: Any = None  # the gRPC face's server, once a gRPC client came
+    _grpc_port: int = 0
     _stopping: threading.Event = field(default_factory=threading.Event)
     port: int = 0
 
@@ -117,14 +149,18 @@ class FakeSecretManager:
             versions[number] = Version(data, state, checksum)
         return number
 
-    def fail_next(self, code: grpc.StatusCode, n: int = 1, *, secret: str | None = None) -> None:
-        """The next `n` calls (for `secret`, or any) end with `code`."""
-        with self._lock:
-            self._faults.append(_Fault(code, n, secret))
+    def fail_next(self, status: str, n: int = 1, *, secret: str | None = None) -> None:
+        """The next `n` calls (for `secret`, or any) end with Google's `status` word."""
+        self._add_fault(_Fault(status, n, secret))
 
-    def fail_always(self, code: grpc.StatusCode, *, secret: str | None = None) -> None:
+    def fail_always(self, status: str, *, secret: str | None = None) -> None:
+        self._add_fault(_Fault(status, None, secret))
+
+    def _add_fault(self, fault: _Fault) -> None:
+        if fault.status not in HTTP_STATUS:
+            raise ValueError(f"{fault.status!r} is not one of {sorted(HTTP_STATUS)}")
         with self._lock:
-            self._faults.append(_Fault(code, None, secret))
+            self._faults.append(fault)
 
     @property
     def calls(self) -> int:
@@ -135,18 +171,28 @@ class FakeSecretManager:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         self._stopping.clear()
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=64))
-        handler = grpc.unary_unary_rpc_method_handler(
-            self._access,
-            request_deserializer=types.AccessSecretVersionRequest.deserialize,
-            response_serializer=types.AccessSecretVersionResponse.serialize,
-        )
-        server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(SERVICE, {"AccessSecretVersion": handler}),)
-        )
-        self.port = server.add_insecure_port(f"{host}:{port}")
-        server.start()
-        self._server = server
+        fake = self
+
+        class Handler(QuietHandler):
+            protocol_version = "HTTP/1.1"  # kept-alive connections, as Google's front end
+
+            def do_GET(self) -> None:
+                fake._rest(self)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def finish_request(self, request: Any, client_address: Any) -> None:
+                with fake._lock:
+                    fake.connections += 1
+                if fake._speaks_http2(request):
+                    fake._splice_to_grpc(request)
+                else:
+                    super().finish_request(request, client_address)
+
+        self._server = Server((host, port), Handler)
+        self.port = int(self._server.server_address[1])
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self.port
 
     @property
@@ -157,8 +203,12 @@ class FakeSecretManager:
     def stop(self) -> None:
         self._stopping.set()
         if self._server is not None:
-            self._server.stop(grace=None)
+            self._server.shutdown()
+            self._server.server_close()
             self._server = None
+        if self._grpc is not None:
+            self._grpc.stop(grace=None)
+            self._grpc = None
 
     def __enter__(self) -> FakeSecretManager:
         self.start()
@@ -167,30 +217,27 @@ class FakeSecretManager:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- the RPC ---------------------------------------------------------------
+    # -- the call, whichever face it came through -----------------------------
 
-    def _access(
-        self, request: types.AccessSecretVersionRequest, context: grpc.ServicerContext
-    ) -> types.AccessSecretVersionResponse:
+    def _serve(self, name: str, headers: dict[str, str]) -> tuple[str, Version]:
+        """The resolved version name and the version, or RefusedError; counted and delayed."""
         started = time.monotonic()
         with self._lock:
-            self.requests.append(request.name)
-            self.metadata.append({key: str(value) for key, value in context.invocation_metadata()})
+            self.requests.append(name)
+            self.headers.append(headers)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
             delay = self.delay
         try:
             if delay:
                 self._stopping.wait(delay)  # a stopped server does not keep its callers
-            return self._answer(request.name, context)
+            return self._answer(name)
         finally:
             with self._lock:
                 self._in_flight -= 1
                 self.intervals.append((started, time.monotonic()))
 
-    def _answer(
-        self, name: str, context: grpc.ServicerContext
-    ) -> types.AccessSecretVersionResponse:
+    def _answer(self, name: str) -> tuple[str, Version]:
         parts = name.split("/")
         location: str | None = None
         if len(parts) == 8 and parts[2] == "locations":
@@ -202,34 +249,28 @@ class FakeSecretManager:
             or parts[2] != "secrets"
             or parts[4] != "versions"
         ):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed name [{name}]")
+            raise RefusedError("INVALID_ARGUMENT", f"malformed name [{name}]")
         project, secret, wanted = parts[1], parts[3], parts[5]
         fault = self._take_fault(secret)
         if fault is not None:
-            context.abort(fault, f"injected {fault.name}")
+            raise RefusedError(fault, f"injected {fault}")
         with self._lock:
             versions = dict(self.secrets.get((project, location, secret), {}))
         if not versions:
-            context.abort(
-                grpc.StatusCode.NOT_FOUND, f"Secret [{name}] not found or has no versions."
-            )
+            raise RefusedError("NOT_FOUND", f"Secret [{name}] not found or has no versions.")
         number = max(versions) if wanted == "latest" else int(wanted) if wanted.isdigit() else 0
         found = versions.get(number)
         if found is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"Secret Version [{name}] not found.")
+            raise RefusedError("NOT_FOUND", f"Secret Version [{name}] not found.")
         prefix = f"projects/{project}/" + (f"locations/{location}/" if location else "")
         resolved = f"{prefix}secrets/{secret}/versions/{number}"
         if found.state != ENABLED:
-            context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"Secret Version [{resolved}] is in {found.state} state.",
+            raise RefusedError(
+                "FAILED_PRECONDITION", f"Secret Version [{resolved}] is in {found.state} state."
             )
-        payload = types.SecretPayload(data=found.payload)
-        if found.crc32c is not None:
-            payload.data_crc32c = found.crc32c
-        return types.AccessSecretVersionResponse(name=resolved, payload=payload)
+        return resolved, found
 
-    def _take_fault(self, secret: str) -> grpc.StatusCode | None:
+    def _take_fault(self, secret: str) -> str | None:
         with self._lock:
             for fault in self._faults:
                 if fault.secret is not None and fault.secret != secret:
@@ -238,8 +279,99 @@ class FakeSecretManager:
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._faults.remove(fault)
-                return fault.code
+                return fault.status
         return None
+
+    # -- the REST face ---------------------------------------------------------
+
+    def _rest(self, handler: QuietHandler) -> None:
+        path = handler.path.partition("?")[0]
+        if not (path.startswith("/v1/") and path.endswith(":access")):
+            handler.send(404, b"Not Found", "text/html")  # what Google's front end says
+            return
+        name = path[len("/v1/") : -len(":access")]
+        headers = {key.lower(): value for key, value in handler.headers.items()}
+        try:
+            resolved, version = self._serve(name, headers)
+        except RefusedError as refusal:
+            code = HTTP_STATUS[refusal.status]
+            error = {"code": code, "message": refusal.message, "status": refusal.status}
+            handler.send_json(code, {"error": error})
+            return
+        payload: dict[str, str] = {"data": base64.b64encode(version.payload).decode()}
+        if version.crc32c is not None:
+            payload["dataCrc32c"] = str(version.crc32c)  # int64 is a string in JSON
+        handler.send_json(200, {"name": resolved, "payload": payload})
+
+    # -- the gRPC face, for earlier builds -------------------------------------
+
+    @staticmethod
+    def _speaks_http2(request: socket.socket) -> bool:
+        request.settimeout(10)
+        try:
+            first = request.recv(len(_HTTP2_PREFACE), socket.MSG_PEEK | socket.MSG_WAITALL)
+        except OSError:
+            return False
+        finally:
+            request.settimeout(None)
+        return first == _HTTP2_PREFACE
+
+    def _splice_to_grpc(self, request: socket.socket) -> None:
+        """Relay the connection to the gRPC face, both ways, until either side closes."""
+        upstream = socket.create_connection(("127.0.0.1", self._grpc_face()))
+
+        def pump(source: socket.socket, target: socket.socket) -> None:
+            try:
+                while chunk := source.recv(65536):
+                    target.sendall(chunk)
+            except OSError:
+                pass
+            finally:
+                try:
+                    target.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+        back = threading.Thread(target=pump, args=(upstream, request), daemon=True)
+        back.start()
+        pump(request, upstream)
+        back.join()
+        upstream.close()
+
+    def _grpc_face(self) -> int:
+        """The gRPC face's port, started on first use (importing grpc costs the tests nothing)."""
+        with self._lock:
+            if self._grpc is not None:
+                return self._grpc_port
+            from concurrent import futures
+
+            import grpc
+            from google.cloud.secretmanager_v1 import types
+
+            def access(request: Any, context: Any) -> Any:
+                headers = {key: str(value) for key, value in context.invocation_metadata()}
+                try:
+                    resolved, version = self._serve(request.name, headers)
+                except RefusedError as refusal:
+                    context.abort(getattr(grpc.StatusCode, refusal.status), refusal.message)
+                payload = types.SecretPayload(data=version.payload)
+                if version.crc32c is not None:
+                    payload.data_crc32c = version.crc32c
+                return types.AccessSecretVersionResponse(name=resolved, payload=payload)
+
+            server = grpc.server(futures.ThreadPoolExecutor(max_workers=64))
+            handler = grpc.unary_unary_rpc_method_handler(
+                access,
+                request_deserializer=types.AccessSecretVersionRequest.deserialize,
+                response_serializer=types.AccessSecretVersionResponse.serialize,
+            )
+            server.add_generic_rpc_handlers(
+                (grpc.method_handlers_generic_handler(SERVICE, {"AccessSecretVersion": handler}),)
+            )
+            self._grpc_port = server.add_insecure_port("127.0.0.1:0")
+            server.start()
+            self._grpc = server
+            return self._grpc_port
 
 
 def gsm_env(fake: FakeSecretManager, **variables: str) -> dict[str, str]:

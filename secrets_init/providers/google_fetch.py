@@ -1,38 +1,48 @@
-"""Fetching Google Secret Manager secrets: project, credentials, then one call per version.
+"""Fetching Google Secret Manager secrets: project, credentials, then one REST call per version.
 
-Why this does more than call the client library:
-- the library's default retry for AccessSecretVersion runs for 60 s, longer
-  than a container should hang at start, so retries and timeouts here are
-  explicit and bounded by `--timeout`;
-- the library does not check `data_crc32c`, and a silently corrupted secret
-  is worse than none, so the payload is verified here;
+Why Secret Manager's REST API and not the client library's gRPC: gRPC's C
+core, protobuf and the generated client are 20 MB that every pod with a
+Google reference would unpack into memory (issue 13 measured it), and 60 ms
+more of imports at every start. AccessSecretVersion is one GET; urllib3,
+which the AWS providers use too, makes it over kept-alive connections, one
+per call in flight, so calls run at once as they did as HTTP/2 streams.
+
+Why this does more than make the call:
+- retries and timeouts are explicit and bounded by `--timeout`;
+- `dataCrc32c` is checked, as a silently corrupted secret is worse than none;
 - every distinct secret version is one call, and all calls run at once.
+Credentials are google-auth's Application Default Credentials, untouched.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import http.client
+import json
 import logging
 import os
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Collection, Hashable
 from typing import Any
 
+import certifi
 import google.auth
 import google.auth.exceptions
 import google.auth.transport.requests
-import grpc
-from google.api_core import exceptions
-from google.cloud import secretmanager_v1
-from google.cloud.secretmanager_v1.services.secret_manager_service import transports
+import urllib3
 
+from secrets_init import __version__
 from secrets_init.providers import Failure, FetchContext, Outcome, backoff
 from secrets_init.providers.crc32c import crc32c
 from secrets_init.providers.google_grammar import GoogleSecretTarget, is_project
 from secrets_init.providers.pool import Pool
 
+# host:port of a plain-HTTP stand-in for the service (tests, the demo, local
+# development): no TLS and no credentials.
 EMULATOR_VARIABLE = "SECRETMANAGER_EMULATOR_HOST"
 GLOBAL_ENDPOINT = "secretmanager.googleapis.com"
 NO_PROJECT = (
@@ -43,17 +53,60 @@ NO_CREDENTIALS = (
     "no Google credentials found (set GOOGLE_APPLICATION_CREDENTIALS or run with a service account)"
 )
 
-# Calls in flight at once; each is one HTTP/2 stream on a shared channel.
+# Calls in flight at once; each holds one kept-alive connection to its endpoint.
 WORKERS = 32
 # The metadata server answers in milliseconds on GCE; anywhere else it is
 # absent, and a short wait keeps that from eating the whole --timeout.
 _METADATA_TIMEOUT = 2.0
+# A secret is at most 64 KiB, so its answer is under 100 KB; a longer one is
+# not Secret Manager's (a captive proxy's page, say) and is not read whole.
+_MOST_ANSWER_BYTES = 1 << 20
+_USER_AGENT = f"secrets-init/{__version__}"
 
+# Google's error statuses that are worth another try, in plain words.
 _RETRYABLE = {
-    grpc.StatusCode.UNAVAILABLE: "service unavailable",
-    grpc.StatusCode.RESOURCE_EXHAUSTED: "quota exhausted (RESOURCE_EXHAUSTED)",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "server deadline exceeded",
+    "UNAVAILABLE": "service unavailable",
+    "RESOURCE_EXHAUSTED": "quota exhausted (RESOURCE_EXHAUSTED)",
+    "DEADLINE_EXCEEDED": "server deadline exceeded",
 }
+# The status an error answer means when its body does not say (a proxy's, say).
+_STATUS_OF_HTTP = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+# `_call`'s status for a call that the deadline ended.
+_TIMED_OUT = "timed out"
+
+
+class _Endpoint:
+    """Where one location's calls go, with the connections they share and the credentials."""
+
+    def __init__(self, base: str, credentials: Any) -> None:
+        self.base = base
+        self.credentials = credentials
+        self.http = _connections(base)
+
+    def access(self, name: str, timeout: float) -> urllib3.BaseHTTPResponse:
+        headers = {"User-Agent": _USER_AGENT, "Accept": "application/json"}
+        if self.credentials is not None:
+            # Bearer token and, for credentials that have one, the quota project.
+            self.credentials.apply(headers)
+        return self.http.request(
+            "GET",
+            f"{self.base}/v1/{urllib.parse.quote(name, safe='/:')}:access",
+            headers=headers,
+            timeout=urllib3.Timeout(total=timeout),
+            retries=False,
+            preload_content=False,
+        )
 
 
 def fetch(targets: Collection[Hashable], context: FetchContext) -> dict[Hashable, Outcome]:
@@ -80,32 +133,59 @@ def _start(pool: Pool, targets: list[GoogleSecretTarget], google_project: str | 
         return
 
     emulator = os.environ.get(EMULATOR_VARIABLE, "").strip()
+    endpoints: dict[str | None, _Endpoint] = {}
     if emulator:
-        channel = grpc.insecure_channel(emulator)
-        shared = secretmanager_v1.SecretManagerServiceClient(
-            transport=transports.SecretManagerServiceGrpcTransport(channel=channel)
-        )
-        clients: dict[str | None, Any] = {target.location: shared for target in targets}
+        shared = _Endpoint(f"http://{emulator}", None)
+        endpoints = {target.location: shared for target in targets}
     else:
         pool.doing(targets, "while looking for Google credentials")
         credentials, problem = _credentials()
         if problem is not None:
             pool.fail(targets, problem)
             return
-        clients = {}
         for location in {target.location for target in targets}:
-            endpoint = (
+            host = (
                 GLOBAL_ENDPOINT
                 if location is None
                 else f"secretmanager.{location}.rep.googleapis.com"
             )
-            clients[location] = secretmanager_v1.SecretManagerServiceClient(
-                credentials=credentials, client_options={"api_endpoint": endpoint}
-            )
+            endpoints[location] = _Endpoint(f"https://{host}", credentials)
     pool.doing(targets, "")
     for name, group in by_name.items():
-        client = clients[group[0].location]
-        pool.submit(functools.partial(_get_one, pool, client, name, group))
+        endpoint = endpoints[group[0].location]
+        pool.submit(functools.partial(_get_one, pool, endpoint, name, group))
+
+
+def _connections(base: str) -> urllib3.PoolManager:
+    """Kept-alive connections to `base`, through the proxy the environment names for it.
+
+    HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read the way requests (and so
+    google-auth's token calls) reads them; a proxy's user and password become
+    its Proxy-Authorization header.
+    """
+    parts = urllib.parse.urlsplit(base)
+    options: dict[str, Any] = {"maxsize": WORKERS, "block": False}
+    if parts.scheme == "https":
+        # REQUESTS_CA_BUNDLE is what google-auth's token calls trust (through
+        # requests): one variable names the CAs of a proxy that inspects TLS.
+        trusted = os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
+        options.update(cert_reqs="CERT_REQUIRED", ca_certs=trusted)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return urllib3.PoolManager(**options)
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"
+    found = urllib.parse.urlsplit(proxy)
+    if found.username is not None:
+        user = urllib.parse.unquote(found.username)
+        password = urllib.parse.unquote(found.password or "")
+        options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=f"{user}:{password}")
+        host = found.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        port = f":{found.port}" if found.port is not None else ""
+        proxy = found._replace(netloc=f"{host}{port}").geturl()
+    return urllib3.ProxyManager(proxy, **options)
 
 
 def _default_project(
@@ -134,7 +214,7 @@ def _default_project(
     return project, None
 
 
-def _get_one(pool: Pool, client: Any, name: str, group: list[GoogleSecretTarget]) -> None:
+def _get_one(pool: Pool, endpoint: _Endpoint, name: str, group: list[GoogleSecretTarget]) -> None:
     """AccessSecretVersion for `name`, retried while the service is busy, within the deadline."""
     attempt = 0
     while True:
@@ -144,60 +224,98 @@ def _get_one(pool: Pool, client: Any, name: str, group: list[GoogleSecretTarget]
             pool.fail(group, pool.timed_out())
             return
         pool.count("AccessSecretVersion")
-        try:
-            response = client.access_secret_version(
-                request={"name": name}, retry=None, timeout=remaining
-            )
-        except exceptions.GoogleAPICallError as error:
-            code = error.grpc_status_code
-            if code not in _RETRYABLE:
-                pool.fail(group, _cause(code, error))
-                return
-            if pool.left() <= 0.01:
-                pool.fail(group, pool.timed_out())
-                return
-            pause = backoff.pause(attempt)
-            if pause >= pool.left():
-                pool.fail(group, f"{_RETRYABLE[code]} after {attempt} attempts")
-                return
-            time.sleep(pause)
-            continue
-        except exceptions.GoogleAPIError as error:
-            # e.g. RetryError, or credentials that stopped working mid-fetch.
-            pool.fail(group, f"Google Secret Manager call failed ({type(error).__name__})")
+        outcome, status = _call(endpoint, name, remaining)
+        if status == _TIMED_OUT:
+            pool.fail(group, pool.timed_out())
             return
-        pool.settle(group, _checked_payload(response))
-        return
+        if status not in _RETRYABLE:
+            pool.settle(group, outcome)
+            return
+        if pool.left() <= 0.01:
+            pool.fail(group, pool.timed_out())
+            return
+        pause = backoff.pause(attempt)
+        if pause >= pool.left():
+            pool.fail(group, f"{_RETRYABLE[status]} after {attempt} attempts")
+            return
+        time.sleep(pause)
 
 
-def _cause(code: Any, error: Any) -> str:
+def _call(endpoint: _Endpoint, name: str, timeout: float) -> tuple[Outcome, str]:
+    """One AccessSecretVersion: the outcome, and Google's status word ("" for a payload)."""
+    try:
+        response = endpoint.access(name, timeout)
+        try:
+            body = response.read(_MOST_ANSWER_BYTES + 1)
+        finally:
+            response.release_conn()
+    except urllib3.exceptions.SSLError:
+        host = urllib.parse.urlsplit(endpoint.base).hostname
+        return Failure(f"TLS with {host} failed (is its certificate trusted?)"), "TLS"
+    except urllib3.exceptions.NewConnectionError:
+        # Before TimeoutError: urllib3 makes a refused connection one of those too.
+        return Failure(_RETRYABLE["UNAVAILABLE"]), "UNAVAILABLE"
+    except urllib3.exceptions.TimeoutError:
+        # The call's timeout is what was left until the deadline.
+        return Failure(""), _TIMED_OUT
+    except urllib3.exceptions.HTTPError:
+        # Refused, reset, no route, a proxy that said no: gRPC called these
+        # UNAVAILABLE too, and they often pass.
+        return Failure(_RETRYABLE["UNAVAILABLE"]), "UNAVAILABLE"
+    if response.status == 200:
+        return _checked_payload(body), ""
+    status, message = _error_of(response.status, body)
+    return Failure(_cause(status, message, response.status)), status
+
+
+def _error_of(http_status: int, body: bytes) -> tuple[str, str]:
+    """Google's status word and message from an error answer, or what the HTTP status means."""
+    try:
+        error = json.loads(body)["error"]
+        status, message = error.get("status"), error.get("message", "")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        status, message = None, ""
+    if not isinstance(status, str) or not status:
+        status = _STATUS_OF_HTTP.get(http_status, f"HTTP {http_status}")
+    return status, message if isinstance(message, str) else ""
+
+
+def _cause(status: str, message: str, http_status: int) -> str:
     """The cause in plain words. Never the server's message: it is not ours to print."""
-    name = getattr(code, "name", None)
-    if name == "NOT_FOUND":
+    if status in _RETRYABLE:
+        return _RETRYABLE[status]
+    if status == "NOT_FOUND":
         return "secret version not found"
-    if name == "PERMISSION_DENIED":
+    if status == "PERMISSION_DENIED":
         return "permission denied (needs the Secret Manager Secret Accessor role on this secret)"
-    if name == "FAILED_PRECONDITION":
+    if status == "FAILED_PRECONDITION":
         # Google says which state in its message; only the state word is used.
-        message = str(getattr(error, "message", ""))
         if "DESTROYED" in message:
             return "secret version is destroyed"
         if "DISABLED" in message:
             return "secret version is disabled"
         return "secret version cannot be accessed (FAILED_PRECONDITION)"
-    if name == "UNAUTHENTICATED":
+    if status == "UNAUTHENTICATED":
         return "Google rejected the credentials (UNAUTHENTICATED)"
-    if name == "INVALID_ARGUMENT":
+    if status == "INVALID_ARGUMENT":
         return "Google rejected the secret name as invalid (INVALID_ARGUMENT)"
-    if name is not None:
-        return f"Google Secret Manager answered {name}"
-    return f"Google Secret Manager call failed ({type(error).__name__})"
+    if status.startswith("HTTP "):
+        return f"Google Secret Manager answered {status}"
+    return f"Google Secret Manager answered {status} (HTTP {http_status})"
 
 
-def _checked_payload(response: Any) -> Outcome:
-    payload = response.payload
-    data = bytes(payload.data)
-    if "data_crc32c" in payload and crc32c(data) != payload.data_crc32c:
+def _checked_payload(body: bytes) -> Outcome:
+    """The secret's bytes from an AccessSecretVersionResponse in JSON, checksum checked."""
+    if len(body) > _MOST_ANSWER_BYTES:
+        return Failure("Google's answer is too long to be a secret version")
+    try:
+        payload = json.loads(body)["payload"]
+        data = base64.b64decode(payload.get("data", ""), validate=True)
+        checksum = payload.get("dataCrc32c")
+        expected = None if checksum is None else int(checksum)
+    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error):
+        return Failure("Google's answer is not an AccessSecretVersionResponse")
+    if expected is not None and crc32c(data) != expected:
         return Failure("payload checksum mismatch (data_crc32c); the secret is not used")
     return data
 

@@ -1,5 +1,5 @@
 """Google-only helpers: a metadata server, no credentials at all, a token endpoint, a CONNECT
-recorder.
+recorder and a proxy that terminates TLS.
 
 The fake Secret Manager is a shared fixture (`gsm`, tests/conftest.py).
 """
@@ -7,8 +7,10 @@ The fake Secret Manager is a shared fixture (`gsm`, tests/conftest.py).
 from __future__ import annotations
 
 import json
+import select
 import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 
 from testing.fake_secretmanager import FakeMetadataServer
 from testing.process import child_env
+from testing.tls import CertificateAuthority
 
 PROJECT = "my-project"
 
@@ -94,9 +97,9 @@ class TokenServer:
 
 
 class ConnectRecorder:
-    """An HTTP proxy that records which host:port gRPC asks to CONNECT to, then refuses.
+    """An HTTP proxy that records which host:port a client asks to CONNECT to, then refuses.
 
-    With `grpc_proxy` pointing here, the real (TLS, credentialed) client path
+    With `HTTPS_PROXY` pointing here, the real (TLS, credentialed) client path
     runs up to the point of leaving the machine, and shows where it would go.
     """
 
@@ -135,3 +138,79 @@ def connect_recorder() -> Iterator[ConnectRecorder]:
     server = ConnectRecorder()
     yield server
     server.stop()
+
+
+# The names Google's endpoints answer to, on the intercepting proxy's certificate.
+GOOGLE_ENDPOINTS = (
+    "secretmanager.googleapis.com",
+    "secretmanager.europe-west4.rep.googleapis.com",
+)
+
+
+class InterceptingProxy:
+    """A CONNECT proxy that terminates TLS with its own CA's certificate for Google's
+    endpoints and relays the plain HTTP inside to the fake Secret Manager.
+
+    That is what a TLS-inspecting corporate proxy does, and it lets the real
+    path (HTTPS to secretmanager.googleapis.com, certificate checked, bearer
+    token) run to the end on loopback. Records each CONNECT target and its
+    Proxy-Authorization header.
+    """
+
+    def __init__(self, directory: Path, upstream_port: int) -> None:
+        self.authority = CertificateAuthority(directory)
+        issued = self.authority.issue("google", GOOGLE_ENDPOINTS)
+        context = issued.server_context()
+        self.targets: list[str] = []
+        self.authorizations: list[str | None] = []
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                request_line = self.rfile.readline().decode("latin-1").split()
+                authorization = None
+                while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.strip().lower() == "proxy-authorization":
+                        authorization = value.strip()
+                if len(request_line) < 2 or request_line[0] != "CONNECT":
+                    self.wfile.write(
+                        b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"
+                    )
+                    return
+                outer.targets.append(request_line[1])
+                outer.authorizations.append(authorization)
+                self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                self.wfile.flush()
+                try:
+                    inside = context.wrap_socket(self.connection, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return  # the client did not trust the certificate
+                with inside, socket.create_connection(("127.0.0.1", upstream_port)) as upstream:
+                    relay(inside, upstream)
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.address = f"127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def relay(inside: ssl.SSLSocket, upstream: socket.socket) -> None:
+    """Bytes both ways from one thread (an SSL socket is not shared between threads)."""
+    pairs = {inside: upstream, upstream: inside}
+    while True:
+        ready = [inside] if inside.pending() else select.select(list(pairs), [], [], 30)[0]
+        if not ready:
+            return
+        for source in ready:
+            try:
+                chunk = source.recv(65536)
+            except (ssl.SSLError, OSError):
+                return
+            if not chunk:
+                return
+            pairs[source].sendall(chunk)

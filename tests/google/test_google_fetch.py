@@ -1,14 +1,15 @@
 """Fetching Google secrets (secrets_init/providers/google_fetch.py) end to end: secrets-init
-as a process, the real client library, and a gRPC Secret Manager on loopback
+as a process, real HTTP, and a Secret Manager REST API on loopback
 (SECRETMANAGER_EMULATOR_HOST)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from secrets_init.providers import google_fetch, google_grammar
@@ -21,8 +22,16 @@ from testing.fake_secretmanager import (
     crc32c,
     gsm_env,
 )
+from testing.loopback import LoopbackServer, QuietHandler
 from testing.process import child_env, run
-from tests.google.conftest import PROJECT, ConnectRecorder, TokenServer, closed_port, offline_env
+from tests.google.conftest import (
+    PROJECT,
+    ConnectRecorder,
+    InterceptingProxy,
+    TokenServer,
+    closed_port,
+    offline_env,
+)
 
 FULL = f"gcp:secretmanager:projects/{PROJECT}/secrets"
 
@@ -182,7 +191,7 @@ def _failing_fake(gsm: FakeSecretManager) -> None:
     gsm.add_secret(PROJECT, "gone", "s3cr3t-destroyed", state=DESTROYED)
     gsm.add_secret(PROJECT, "gone", "s3cr3t-after")  # version 2 is fine; version 1 is not
     gsm.add_secret(PROJECT, "locked", "s3cr3t-locked")
-    gsm.fail_always(grpc.StatusCode.PERMISSION_DENIED, secret="locked")
+    gsm.fail_always("PERMISSION_DENIED", secret="locked")
     gsm.add_secret(PROJECT, "bad-crc", "s3cr3t-corrupt", crc=12345)
 
 
@@ -278,15 +287,12 @@ def test_binary_payload_can_go_to_a_file(tmp_path: Path, gsm: FakeSecretManager)
 @pytest.mark.parametrize(
     "code",
     [
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "UNAVAILABLE",
+        "RESOURCE_EXHAUSTED",
+        "DEADLINE_EXCEEDED",
     ],
-    ids=lambda code: code.name,
 )
-def test_transient_errors_are_retried(
-    tmp_path: Path, gsm: FakeSecretManager, code: grpc.StatusCode
-) -> None:
+def test_transient_errors_are_retried(tmp_path: Path, gsm: FakeSecretManager, code: str) -> None:
     gsm.add_secret(PROJECT, "flaky", "made it")
     gsm.fail_next(code, 2)
     variables = {"FLAKY": f"{FULL}/flaky"}
@@ -300,7 +306,7 @@ def test_persistent_unavailable_ends_within_the_timeout(
     tmp_path: Path, gsm: FakeSecretManager
 ) -> None:
     gsm.add_secret(PROJECT, "down", "s3cr3t")
-    gsm.fail_always(grpc.StatusCode.UNAVAILABLE)
+    gsm.fail_always("UNAVAILABLE")
     variables = {"DOWN": f"{FULL}/down"}
     outcome = run(["--timeout", "3"], env=gsm_env(gsm, **variables), show=variables, timeout=20)
     assert outcome.returncode == 1
@@ -459,14 +465,14 @@ def test_real_endpoint_with_credentials(
     location: str | None,
     endpoint: str,
 ) -> None:
-    """Without the emulator: credentials are found and refreshed once, and gRPC heads
+    """Without the emulator: credentials are found and refreshed once, and the calls head
     for the right Google endpoint (seen at a local CONNECT proxy that refuses it)."""
     credentials = tmp_path / "service-account.json"
     credentials.write_text(json.dumps(service_account_key(token_server.url)))
     env = offline_env(
         tmp_path,
         GOOGLE_APPLICATION_CREDENTIALS=str(credentials),
-        grpc_proxy=connect_recorder.url,
+        HTTPS_PROXY=connect_recorder.url,
         no_proxy="127.0.0.1",
     )
     where = f"locations/{location}/" if location else ""
@@ -479,6 +485,119 @@ def test_real_endpoint_with_credentials(
     assert token_server.hits == 1
     assert connect_recorder.targets
     assert set(connect_recorder.targets) == {endpoint}
+
+
+@pytest.fixture
+def intercepting_proxy(tmp_path: Path, gsm: FakeSecretManager) -> Iterator[InterceptingProxy]:
+    proxy = InterceptingProxy(tmp_path / "proxy-ca", gsm.port)
+    yield proxy
+    proxy.stop()
+
+
+def _through_proxy(
+    tmp_path: Path, token_server: TokenServer, proxy: InterceptingProxy, **extra: str
+) -> dict[str, str]:
+    credentials = tmp_path / "service-account.json"
+    credentials.write_text(json.dumps(service_account_key(token_server.url)))
+    return offline_env(
+        tmp_path,
+        GOOGLE_APPLICATION_CREDENTIALS=str(credentials),
+        HTTPS_PROXY=f"http://user:p%40ss@{proxy.address}",
+        **extra,
+    )
+
+
+@pytest.mark.parametrize(
+    ("location", "endpoint"),
+    [
+        (None, "secretmanager.googleapis.com:443"),
+        ("europe-west4", "secretmanager.europe-west4.rep.googleapis.com:443"),
+    ],
+)
+def test_real_endpoint_end_to_end_through_a_proxy(
+    tmp_path: Path,
+    gsm: FakeSecretManager,
+    token_server: TokenServer,
+    intercepting_proxy: InterceptingProxy,
+    location: str | None,
+    endpoint: str,
+) -> None:
+    """The production path, to the end: service-account credentials refreshed once,
+    HTTPS to Google's endpoint name through an authenticated proxy, the certificate
+    checked against REQUESTS_CA_BUNDLE, and the bearer token on every call."""
+    gsm.add_secret(PROJECT, "a", "alpha", location=location)
+    gsm.add_secret(PROJECT, "b", "beta", location=location)
+    env = _through_proxy(
+        tmp_path,
+        token_server,
+        intercepting_proxy,
+        REQUESTS_CA_BUNDLE=str(intercepting_proxy.authority.path),
+    )
+    where = f"locations/{location}/" if location else ""
+    prefix = f"gcp:secretmanager:projects/{PROJECT}/{where}secrets"
+    variables = {"A": f"{prefix}/a", "B": f"{prefix}/b"}
+    outcome = run(env={**env, **variables}, show=variables, timeout=30)
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.seen == {"A": "alpha", "B": "beta"}
+    assert token_server.hits == 1
+    assert set(intercepting_proxy.targets) == {endpoint}
+    basic = "Basic " + base64.b64encode(b"user:p@ss").decode()
+    assert set(intercepting_proxy.authorizations) == {basic}
+    assert sorted(gsm.requests) == [
+        f"projects/{PROJECT}/{where}secrets/{name}/versions/latest" for name in ("a", "b")
+    ]
+    assert [headers["authorization"] for headers in gsm.headers] == ["Bearer fake-token"] * 2
+    assert all(headers["user-agent"].startswith("secrets-init/") for headers in gsm.headers)
+
+
+def test_untrusted_certificate_is_named_and_not_retried(
+    tmp_path: Path,
+    gsm: FakeSecretManager,
+    token_server: TokenServer,
+    intercepting_proxy: InterceptingProxy,
+) -> None:
+    """Without REQUESTS_CA_BUNDLE the proxy's certificate is checked against the
+    public CAs and refused: a clear line at once, not retries until the timeout."""
+    gsm.add_secret(PROJECT, "a", "s3cr3t")
+    env = _through_proxy(tmp_path, token_server, intercepting_proxy)
+    variables = {"A": f"{FULL}/a"}
+    outcome = run(env={**env, **variables}, show=variables, timeout=30)
+    assert outcome.returncode == 1
+    assert outcome.errors[0] == (
+        f"A: {FULL}/a: TLS with secretmanager.googleapis.com failed (is its certificate trusted?)"
+    )
+    assert len(intercepting_proxy.targets) == 1
+    assert gsm.calls == 0
+
+
+class _Odd(QuietHandler):
+    """A front end that is not Secret Manager: an HTML 502 page, or a 200 that is not JSON."""
+
+    hits = 0
+
+    def do_GET(self) -> None:
+        type(self).hits += 1
+        if "/bad-gateway/" in self.path:
+            self.send(502, b"<html>Bad Gateway</html>", "text/html")
+        else:
+            self.send(200, b"<html>Welcome to the hotel network</html>", "text/html")
+
+
+def test_answers_that_are_not_google_s(tmp_path: Path) -> None:
+    odd = LoopbackServer(_Odd)
+    try:
+        variables = {"GATEWAY": f"{FULL}/bad-gateway", "PORTAL": f"{FULL}/portal"}
+        env = child_env(SECRETMANAGER_EMULATOR_HOST=f"127.0.0.1:{odd.port}", **variables)
+        outcome = run(["--timeout", "2"], env=env, show=variables, timeout=20)
+    finally:
+        odd.close()
+    assert outcome.returncode == 1
+    errors = sorted(outcome.errors[:-1])
+    assert errors[0].startswith(f"GATEWAY: {FULL}/bad-gateway: service unavailable after ")
+    assert errors[1] == (
+        f"PORTAL: {FULL}/portal: Google's answer is not an AccessSecretVersionResponse"
+    )
+    assert _Odd.hits > 2  # the 502 was retried, the 200 was not
 
 
 def service_account_key(token_uri: str) -> dict[str, str]:
@@ -525,3 +644,30 @@ def test_credentials_lookup_that_hangs_ends_at_the_timeout(tmp_path: Path) -> No
     assert outcome.errors[0] == (
         f"X: {FULL}/x: timed out after 1s while looking for Google credentials"
     )
+
+
+def test_fake_answers_earlier_builds_over_grpc_on_the_same_port(gsm: FakeSecretManager) -> None:
+    """The benchmark runs builds from before the REST provider against this same fake."""
+    import grpc
+    from google.api_core import exceptions
+    from google.cloud import secretmanager_v1
+    from google.cloud.secretmanager_v1.services.secret_manager_service import transports
+
+    gsm.add_secret(PROJECT, "db", "over grpc")
+    with grpc.insecure_channel(gsm.address) as channel:
+        client = secretmanager_v1.SecretManagerServiceClient(
+            transport=transports.SecretManagerServiceGrpcTransport(channel=channel)
+        )
+        answer = client.access_secret_version(
+            name=f"projects/{PROJECT}/secrets/db/versions/latest", timeout=10
+        )
+        assert answer.payload.data == b"over grpc"
+        assert answer.payload.data_crc32c == crc32c(b"over grpc")
+        with pytest.raises(exceptions.NotFound):
+            client.access_secret_version(
+                name=f"projects/{PROJECT}/secrets/missing/versions/latest", timeout=10
+            )
+    assert gsm.requests == [
+        f"projects/{PROJECT}/secrets/db/versions/latest",
+        f"projects/{PROJECT}/secrets/missing/versions/latest",
+    ]
