@@ -121,7 +121,7 @@ def version_text() -> str:
     lines = [f"secrets-init {__version__}"]
     from importlib import metadata
 
-    for package in ("boto3", "botocore", "google-cloud-secret-manager", "grpcio"):
+    for package in ("boto3", "botocore", "google-auth", "urllib3"):
         try:
             lines.append(f"  {package} {metadata.version(package)}")
         except metadata.PackageNotFoundError:
