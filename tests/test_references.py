@@ -337,7 +337,9 @@ def test_names_and_values_of_any_bytes_end_to_end(
     assert "Traceback" not in result.stderr
     if other_value.startswith(candidates.SCHEMES):  # and not UTF-8
         assert result.returncode == 1 and not out.exists()
-        assert result.errors[0].startswith(f"{references.display_name(other)}: ")
+        # The log keeps each error on one line: a name's CR and LF are shown escaped.
+        shown = references.display_name(other).replace("\r", "\\r").replace("\n", "\\n")
+        assert result.errors[0].startswith(f"{shown}: ")
         event("refused: a prefixed value that is not UTF-8")
         return
     assert result.returncode == 0, result.stderr
