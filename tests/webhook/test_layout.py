@@ -66,8 +66,8 @@ def test_sizes_per_pod_kind() -> None:
     assert {kind: layout.tree_bytes(f) >> 20 for kind, f in POD_KINDS.items()} == {
         "no references (a plain init)": 20,
         "only AWS references": 31,
-        "only Google references": 68,
-        "AWS and Google references": 72,
+        "only Google references": 43,
+        "AWS and Google references": 47,
     }
 
 

@@ -39,7 +39,7 @@ LAID = {
     "own-env-and-mounts": "aws",
     "memory-limits": "aws",
 }
-SIZE_LIMIT = {"aws": "31Mi", "google": "68Mi", "all": "72Mi"}
+SIZE_LIMIT = {"aws": "31Mi", "google": "43Mi", "all": "47Mi"}
 
 
 def mutator(cluster: MemoryCluster | None = None, images: MemoryImages | None = None) -> Mutator:
@@ -397,9 +397,9 @@ def test_memory_grows_by_every_family_when_one_container_has_google() -> None:
     shape["spec"]["containers"][1]["env"] = pods.env(T=pods.GCP)
     after = patched(shape, decide(shape)[1])
     _assert_lays(after, "all")
-    assert _container(after, "guaranteed")["resources"]["limits"]["memory"] == "200Mi"
-    assert _container(after, "burstable")["resources"]["limits"]["memory"] == "1096Mi"
-    assert _container(after, "secrets-init")["resources"]["limits"]["memory"] == "104Mi"
+    assert _container(after, "guaranteed")["resources"]["limits"]["memory"] == "175Mi"
+    assert _container(after, "burstable")["resources"]["limits"]["memory"] == "1071Mi"
+    assert _container(after, "secrets-init")["resources"]["limits"]["memory"] == "79Mi"
 
 
 def test_the_tree_is_memory_backed_and_read_only_where_the_program_runs() -> None:
