@@ -155,6 +155,27 @@ def test_memory_limits_hold_what_lands_in_memory_backed_volumes(workload: Manife
         assert limit >= in_memory + room_for_the_processes, container.name
 
 
+@pytest.mark.parametrize(
+    "workload",
+    workloads(load_dir(EKS)) + workloads(load_dir(GKE)),
+    ids=lambda workload: f"{workload.path.parent.name}/{workload.path.name}",
+)
+def test_the_shared_volume_holds_the_tree_laid(workload: Manifest) -> None:
+    """sizeLimit is at least what the webhook gives a pod of the same families: the
+    build's part sizes with its margin (secrets_init/webhook/layout.py), so a part
+    that grows past an example's volume fails here, not in a pod."""
+    from kubernetes.utils import parse_quantity
+
+    from secrets_init.webhook import layout
+
+    spec = pod_spec(workload)
+    [init] = spec.init_containers
+    families = init.args[2:]
+    [mount] = init.volume_mounts
+    [shared] = [volume.empty_dir for volume in spec.volumes if volume.name == mount.name]
+    assert parse_quantity(shared.size_limit) >= layout.tree_bytes(families), families
+
+
 def _service_account(directory: Any, workload: Manifest) -> Manifest:
     accounts = [m for m in load_dir(directory) if m.kind == "ServiceAccount"]
     [account] = [
