@@ -71,10 +71,14 @@ class Result:
 
     @property
     def errors(self) -> list[str]:
-        """secrets-init's error lines, without the `secrets-init: error: ` prefix."""
+        """secrets-init's error lines, without the `secrets-init: error: ` prefix.
+
+        Lines end at LF alone, as secrets-init writes them: str.splitlines would
+        also cut at a vertical tab or a form feed inside a variable's name.
+        """
         return [
             line.removeprefix(ERROR_PREFIX)
-            for line in self.stderr.splitlines()
+            for line in self.stderr.split("\n")
             if line.startswith(ERROR_PREFIX)
         ]
 
