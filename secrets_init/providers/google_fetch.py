@@ -247,7 +247,12 @@ def _call(endpoint: _Endpoint, name: str, timeout: float) -> tuple[Outcome, str]
         response = endpoint.access(name, timeout)
         try:
             body = response.read(_MOST_ANSWER_BYTES + 1)
-        finally:
+        except BaseException:
+            response.close()  # half read: the connection is not reused
+            raise
+        if len(body) > _MOST_ANSWER_BYTES:
+            response.close()
+        else:
             response.release_conn()
     except urllib3.exceptions.SSLError:
         host = urllib.parse.urlsplit(endpoint.base).hostname

@@ -571,7 +571,8 @@ def test_untrusted_certificate_is_named_and_not_retried(
 
 
 class _Odd(QuietHandler):
-    """A front end that is not Secret Manager: an HTML 502 page, or a 200 that is not JSON."""
+    """A front end that is not Secret Manager: an HTML 502 page, a 200 that is not JSON, or
+    one too long to be a secret (1.2 MB)."""
 
     hits = 0
 
@@ -579,6 +580,8 @@ class _Odd(QuietHandler):
         type(self).hits += 1
         if "/bad-gateway/" in self.path:
             self.send(502, b"<html>Bad Gateway</html>", "text/html")
+        elif "/huge/" in self.path:
+            self.send(200, b'{"payload": {"data": "' + b"QUFB" * 300_000 + b'"}}')
         else:
             self.send(200, b"<html>Welcome to the hotel network</html>", "text/html")
 
@@ -586,7 +589,11 @@ class _Odd(QuietHandler):
 def test_answers_that_are_not_google_s(tmp_path: Path) -> None:
     odd = LoopbackServer(_Odd)
     try:
-        variables = {"GATEWAY": f"{FULL}/bad-gateway", "PORTAL": f"{FULL}/portal"}
+        variables = {
+            "GATEWAY": f"{FULL}/bad-gateway",
+            "HUGE": f"{FULL}/huge",
+            "PORTAL": f"{FULL}/portal",
+        }
         env = child_env(SECRETMANAGER_EMULATOR_HOST=f"127.0.0.1:{odd.port}", **variables)
         outcome = run(["--timeout", "2"], env=env, show=variables, timeout=20)
     finally:
@@ -594,10 +601,11 @@ def test_answers_that_are_not_google_s(tmp_path: Path) -> None:
     assert outcome.returncode == 1
     errors = sorted(outcome.errors[:-1])
     assert errors[0].startswith(f"GATEWAY: {FULL}/bad-gateway: service unavailable after ")
-    assert errors[1] == (
+    assert errors[1] == f"HUGE: {FULL}/huge: Google's answer is too long to be a secret version"
+    assert errors[2] == (
         f"PORTAL: {FULL}/portal: Google's answer is not an AccessSecretVersionResponse"
     )
-    assert _Odd.hits > 2  # the 502 was retried, the 200 was not
+    assert _Odd.hits > 3  # the 502 was retried, the 200s were not
 
 
 def service_account_key(token_uri: str) -> dict[str, str]:
