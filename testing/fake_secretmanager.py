@@ -11,7 +11,7 @@ The same port also speaks the gRPC face (AccessSecretVersion with the
 installed google-cloud-secret-manager's wire types), for builds from before
 the REST provider: the benchmark runs an earlier build beside this one
 against one fake. A connection that opens with HTTP/2's preface is handed
-to a gRPC server started on first use; the tests never start it.
+to a gRPC server started on first use (one test pins that face; the rest never start it).
 
 Faults are injected the way the real service produces them: status words
 (for the next N calls, or for one secret every time), per-call delays,

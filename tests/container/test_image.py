@@ -188,7 +188,7 @@ def helper_volume(tmp_path: Path) -> Iterator[Path]:
     volume.mkdir()
     volume.chmod(0o777)
     yield volume
-    shutil.rmtree(volume)  # the binary: 20 MB that pytest would keep
+    shutil.rmtree(volume)  # the binary: 13 MB that pytest would keep
 
 
 def _init_container(podman: Podman, image: str, volume: Path) -> None:
