@@ -3,8 +3,8 @@
 AWS: moto's server in its own process (so its work does not compete for this
 process's GIL), behind the proxy that adds latency and keeps the interval
 each call was in flight. Google: the fake Secret Manager (REST, and gRPC for
-earlier builds, on one port), whose own per-call delay plays the proxy's part. All three come from testing/,
-which the tests use too.
+earlier builds, on one port), whose own per-call and per-connection delays
+play the proxy's part. All three come from testing/, which the tests use too.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ latency proxy adding its delay to every request. The plain imports
 compares against; with `--compare-with DIR`, the same runs of an earlier
 build (a checkout, e.g. a `git worktree` of an older commit) sit next to
 this build's. Rows marked *new connections* also hold the first answer on
-every new connection (a TCP and a TLS handshake to a real endpoint), so
-that reusing connections counts as it would in production. The proxy's
+every new connection, at the proxy and at the fake Google server (a TCP and
+a TLS handshake to a real endpoint), so that reusing connections counts as
+it would in production: one HTTP/2 connection for an earlier build's gRPC
+calls, one connection per call in flight for the REST calls. The proxy's
 most calls in flight at once is kept for every run.
 """
 
@@ -69,6 +71,9 @@ def scenarios(aws_goal: tuple[int, int]) -> list[tuple[str, str, dict[str, int],
         ("google1", "1 Google", {GOOGLE: 1}, False),
         ("sm1-connect", "1 SM, new connections", {SM: 1}, True),
         ("aws40-connect", f"{many}, new connections", {SM: sm, SSM: ssm}, True),
+        ("google1-connect", "1 Google, new connections", {GOOGLE: 1}, True),
+        # As many Google references as SM ones: every kind holds that many secrets.
+        ("google-many-connect", f"{sm} Google, new connections", {GOOGLE: sm}, True),
     ]
 
 
@@ -122,6 +127,8 @@ def run(
                 if emulators.proxy is not None:
                     emulators.proxy.reset()
                     emulators.proxy.connect_delay = connect if row.connect else 0.0
+                if emulators.google is not None:
+                    emulators.google.connect_delay = connect if row.connect else 0.0
                 elapsed = spawn_and_wait(row.argv, envs[row.key])
                 if elapsed is None:
                     row.failures += 1
@@ -133,6 +140,8 @@ def run(
         emulators.set_delay(0.0)
         if emulators.proxy is not None:
             emulators.proxy.connect_delay = 0.0
+        if emulators.google is not None:
+            emulators.google.connect_delay = 0.0
     return Result(rows, runs, latency * 1000, connect * 1000, subjects.earlier_commit)
 
 

@@ -104,6 +104,9 @@ class FakeSecretManager:
     """Secrets keyed by (project, location or None, secret id), versions numbered from 1."""
 
     delay: float = 0.0  # seconds every call waits before answering
+    # Seconds more the first answer on each new connection waits: a TCP and a TLS
+    # handshake to Google, so that reusing connections counts as in production.
+    connect_delay: float = 0.0
     secrets: dict[tuple[str, str | None, str], dict[int, Version]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)  # resource names, in arrival order
     headers: list[dict[str, str]] = field(default_factory=list)  # each call's, names lowercased
@@ -185,6 +188,9 @@ class FakeSecretManager:
             def finish_request(self, request: Any, client_address: Any) -> None:
                 with fake._lock:
                     fake.connections += 1
+                    connect_delay = fake.connect_delay
+                if connect_delay:
+                    fake._stopping.wait(connect_delay)
                 if fake._speaks_http2(request):
                     fake._splice_to_grpc(request)
                 else:
