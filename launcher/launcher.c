@@ -452,6 +452,10 @@ static unsigned missing_parts(int cache, const struct trailer *t, unsigned mask)
     return missing;
 }
 
+/* The mask of the first part, core, which every run needs (packaging/parts.py).
+ * check_cache() has found it complete when it says 1, so it is not listed twice. */
+#define CORE_PART 1u
+
 /* A cache directory found by name is ours only if we made it: a directory
  * (not a symlink) owned by us (or, for a tree that `lay` wrote, by `owner`:
  * whoever owns the launcher we run could change it anyway), writable by
@@ -1311,7 +1315,7 @@ int main(int argc, char **argv, char **envp)
         if (!laid_at_matches(cache, dir))
             die("%s was laid at another path: mount its volume at the same path in the initContainer and here",
                 dir);
-        unsigned present = families_in(&t, envp), missing = missing_parts(cache, &t, needed);
+        unsigned present = families_in(&t, envp), missing = missing_parts(cache, &t, needed & ~CORE_PART);
         if (missing) {
             char families[MAX_FAMILIES * 17] = "";
             for (uint32_t f = 0; f < t.family_count; f++)
@@ -1350,6 +1354,7 @@ int main(int argc, char **argv, char **envp)
         if (base_fd < 0)
             continue;
         int state = check_cache(base_fd, base, name, dir, &t, geteuid());
+        unsigned to_check = state == 1 ? needed & ~CORE_PART : needed;
         if (state == -2) {
             /* Incomplete (e.g. a tmp cleaner removed files): move it aside, unpack again. */
             char aside[NAME_MAX + 1];
@@ -1364,7 +1369,7 @@ int main(int argc, char **argv, char **envp)
             /* The parts this run needs that earlier runs (or a start that
              * renamed its tree into place before ours) did not. */
             int cache = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            unsigned missing = cache >= 0 ? missing_parts(cache, &t, needed) : needed;
+            unsigned missing = cache >= 0 ? missing_parts(cache, &t, to_check) : needed;
             if (cache >= 0)
                 close(cache);
             if (missing && (!usable_base(base) || add_parts(self_fd, &t, base_fd, base, name, missing) != 0))
