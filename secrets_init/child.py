@@ -144,7 +144,7 @@ def scrub_frozen_variables(environ: dict[bytes, bytes]) -> dict[bytes, bytes]:
 
 def _exec(command: Sequence[str], environ: dict[bytes, bytes], log: Logger) -> NoReturn:
     try:
-        os.execvpe(command[0], list(command), environ)
+        _execvpe(command[0], list(command), environ)
     except OSError as error:
         import errno  # only here: a program that starts never needs it
 
@@ -152,3 +152,27 @@ def _exec(command: Sequence[str], environ: dict[bytes, bytes], log: Logger) -> N
         reason = "command not found" if not_found else f"cannot execute: {error.strerror}"
         log.error(f"{command[0]}: {reason}")
         os._exit(exits.NOT_FOUND if not_found else exits.CANNOT_EXECUTE)
+
+
+def _execvpe(file: str, argv: list[str], environ: dict[bytes, bytes]) -> NoReturn:
+    """os.execvpe's search of PATH, done here on the program's bytes environment.
+
+    os.execvpe asks os.get_exec_path, which imports `warnings` (for a PATH
+    given both as str and as bytes): 0.8 ms of every frozen start, in a child
+    whose environment is only bytes. The rules are the same: a name with a
+    slash is run as it is; otherwise each PATH entry is tried in turn (an empty
+    one is the working directory, no PATH is os.defpath), and when none runs,
+    the first error other than "not found" is the one reported.
+    """
+    if "/" in file:
+        os.execve(file, argv, environ)
+    name = os.fsencode(file)
+    path = environ.get(b"PATH", os.fsencode(os.defpath))
+    failures: list[OSError] = []
+    for directory in path.split(b":"):  # at least one entry, maybe empty
+        try:
+            os.execve(os.path.join(directory, name), argv, environ)
+        except OSError as error:
+            failures.append(error)
+    other = [f for f in failures if not isinstance(f, FileNotFoundError | NotADirectoryError)]
+    raise other[0] if other else failures[-1]

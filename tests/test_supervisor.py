@@ -377,3 +377,26 @@ def test_terminal_becomes_the_childs_controlling_terminal() -> None:
         os.close(primary)
     assert proc.returncode == 0
     assert out.decode().split() == ["fg", "True"]
+
+
+@pytest.mark.parametrize("pid1", MODES)
+def test_path_is_searched_as_execvp_does(pid1: bool, tmp_path: Path) -> None:
+    """Entries in order; one that cannot run is passed over for a later one that can, and
+    is the error reported when none can; a name with a slash is not searched for.
+    (The system's directories stay on PATH: the PID 1 mode finds `unshare` there.)"""
+    denied, good, empty = tmp_path / "denied", tmp_path / "good", tmp_path / "empty"
+    system = "/usr/bin:/bin"
+    for directory in (denied, good, empty):
+        directory.mkdir()
+    (denied / "prog").write_text("#!/bin/sh\necho denied\n")
+    (good / "prog").write_text("#!/bin/sh\necho good\n")
+    (good / "prog").chmod(0o755)
+    (tmp_path / "file").write_text("")  # not a directory: passed over like a missing one
+    path = f"{empty}:{tmp_path / 'file'}:{denied}:{good}:{system}"
+    found = run(["--", "prog"], env=child_env(PATH=path), pid1=pid1)
+    assert (found.returncode, found.stdout) == (0, "good\n")
+    refused = run(["--", "prog"], env=child_env(PATH=f"{denied}:{empty}:{system}"), pid1=pid1)
+    assert refused.returncode == 126
+    assert "prog: cannot execute: Permission denied" in refused.stderr
+    missing = run(["--", "./prog"], env=child_env(PATH=f"{good}:{system}"), pid1=pid1)
+    assert missing.returncode == 127
