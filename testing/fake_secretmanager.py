@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from testing.loopback import LoopbackServer, QuietHandler
+from testing.loopback import LoopbackServer, QuietHandler, relay
 from testing.process import child_env
 
 SERVICE = "google.cloud.secretmanager.v1.SecretManagerService"
@@ -112,7 +112,6 @@ class FakeSecretManager:
     headers: list[dict[str, str]] = field(default_factory=list)  # each call's, names lowercased
     max_in_flight: int = 0  # the most calls being answered at one moment
     intervals: list[tuple[float, float]] = field(default_factory=list)  # monotonic, per call
-    connections: int = 0  # connections accepted (REST and gRPC alike)
     _in_flight: int = 0
     _faults: list[_Fault] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -186,11 +185,8 @@ class FakeSecretManager:
             daemon_threads = True
 
             def finish_request(self, request: Any, client_address: Any) -> None:
-                with fake._lock:
-                    fake.connections += 1
-                    connect_delay = fake.connect_delay
-                if connect_delay:
-                    fake._stopping.wait(connect_delay)
+                if fake.connect_delay:
+                    fake._stopping.wait(fake.connect_delay)
                 if fake._speaks_http2(request):
                     fake._splice_to_grpc(request)
                 else:
@@ -324,25 +320,8 @@ class FakeSecretManager:
 
     def _splice_to_grpc(self, request: socket.socket) -> None:
         """Relay the connection to the gRPC face, both ways, until either side closes."""
-        upstream = socket.create_connection(("127.0.0.1", self._grpc_face()))
-
-        def pump(source: socket.socket, target: socket.socket) -> None:
-            try:
-                while chunk := source.recv(65536):
-                    target.sendall(chunk)
-            except OSError:
-                pass
-            finally:
-                try:
-                    target.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
-
-        back = threading.Thread(target=pump, args=(upstream, request), daemon=True)
-        back.start()
-        pump(request, upstream)
-        back.join()
-        upstream.close()
+        with socket.create_connection(("127.0.0.1", self._grpc_face())) as upstream:
+            relay(request, upstream)
 
     def _grpc_face(self) -> int:
         """The gRPC face's port, started on first use (importing grpc costs the tests nothing)."""

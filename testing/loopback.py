@@ -1,6 +1,7 @@
 """Servers on loopback: the one in-process HTTP(S) server of the small stand-ins (the
 Kubernetes API, a registry's token service, the GCE metadata server), so each says only what
-it answers; and a free port and a wait for server processes (the webhook, docker-registry).
+it answers; a free port and a wait for server processes (the webhook, docker-registry); and
+a relay of bytes between two sockets (proxies and the fake Secret Manager's gRPC face).
 
 The in-process server runs a thread per connection, daemon threads (a stuck
 client never holds up the end of a test), and writes no access log on stderr.
@@ -9,6 +10,7 @@ client never holds up the end of a test), and writes no access log on stderr.
 from __future__ import annotations
 
 import json
+import select
 import socket
 import ssl
 import subprocess
@@ -47,6 +49,28 @@ def wait_serving(
                 f"{process.args!r} never answered:\n{log.read_text(errors='replace')}"
             )
         time.sleep(0.05)
+
+
+def relay(one: socket.socket, other: socket.socket, idle: float | None = None) -> None:
+    """Bytes both ways until either side closes, or for `idle` seconds neither sends.
+
+    From one thread, since an SSL socket must not be read and written from two;
+    bytes OpenSSL has already decrypted are read before waiting on the sockets.
+    """
+    peers = {one: other, other: one}
+    while True:
+        decrypted = [s for s in peers if isinstance(s, ssl.SSLSocket) and s.pending()]
+        ready = decrypted or select.select(list(peers), [], [], idle)[0]
+        if not ready:
+            return
+        for source in ready:
+            try:
+                chunk = source.recv(65536)
+                if not chunk:
+                    return
+                peers[source].sendall(chunk)
+            except OSError:  # ssl.SSLError included
+                return
 
 
 class QuietHandler(BaseHTTPRequestHandler):

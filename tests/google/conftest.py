@@ -1,23 +1,20 @@
-"""Google-only helpers: a metadata server, no credentials at all, a token endpoint, a CONNECT
-recorder and a proxy that terminates TLS.
+"""Google-only helpers: a metadata server, no credentials at all, a token endpoint, and a
+CONNECT proxy that terminates TLS (or refuses).
 
 The fake Secret Manager is a shared fixture (`gsm`, tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import json
-import select
 import socket
-import socketserver
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from testing.fake_secretmanager import FakeMetadataServer
+from testing.loopback import LoopbackServer, QuietHandler, free_port, relay
 from testing.process import child_env
 from testing.tls import CertificateAuthority
 
@@ -35,9 +32,7 @@ def metadata_server() -> Iterator[FakeMetadataServer]:
 
 def closed_port() -> int:
     """A loopback port with nothing listening: connections are refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_port()
 
 
 def offline_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -65,77 +60,23 @@ class TokenServer:
         self.hits = 0
         outer = self
 
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                length = 0
-                while True:
-                    line = self.rfile.readline()
-                    if line in (b"\r\n", b"\n", b""):
-                        break
-                    name, _, value = line.decode("latin-1").partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
-                self.rfile.read(length)
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.hits += 1
-                body = json.dumps(
-                    {"access_token": "fake-token", "expires_in": 3600, "token_type": "Bearer"}
-                ).encode()
-                self.wfile.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                    + body
-                )
+                token = {"access_token": "fake-token", "expires_in": 3600, "token_type": "Bearer"}
+                self.send_json(200, token)
 
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        self._server = LoopbackServer(Handler)
+        self.url = f"{self._server.url}/token"
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-class ConnectRecorder:
-    """An HTTP proxy that records which host:port a client asks to CONNECT to, then refuses.
-
-    With `HTTPS_PROXY` pointing here, the real (TLS, credentialed) client path
-    runs up to the point of leaving the machine, and shows where it would go.
-    """
-
-    def __init__(self) -> None:
-        self.targets: list[str] = []
-        outer = self
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                request_line = self.rfile.readline().decode("latin-1").split()
-                if len(request_line) >= 2 and request_line[0] == "CONNECT":
-                    outer.targets.append(request_line[1])
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
 
 @pytest.fixture
 def token_server() -> Iterator[TokenServer]:
     server = TokenServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def connect_recorder() -> Iterator[ConnectRecorder]:
-    server = ConnectRecorder()
     yield server
     server.stop()
 
@@ -153,64 +94,39 @@ class InterceptingProxy:
 
     That is what a TLS-inspecting corporate proxy does, and it lets the real
     path (HTTPS to secretmanager.googleapis.com, certificate checked, bearer
-    token) run to the end on loopback. Records each CONNECT target and its
+    token) run to the end on loopback. Without an upstream it refuses every
+    CONNECT (403): the path then runs up to the point of leaving the machine,
+    and shows where it would go. Records each CONNECT target and its
     Proxy-Authorization header.
     """
 
-    def __init__(self, directory: Path, upstream_port: int) -> None:
+    def __init__(self, directory: Path, upstream_port: int | None) -> None:
         self.authority = CertificateAuthority(directory)
-        issued = self.authority.issue("google", GOOGLE_ENDPOINTS)
-        context = issued.server_context()
+        context = self.authority.issue("google", GOOGLE_ENDPOINTS).server_context()
         self.targets: list[str] = []
         self.authorizations: list[str | None] = []
         outer = self
 
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self) -> None:
-                request_line = self.rfile.readline().decode("latin-1").split()
-                authorization = None
-                while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
-                    name, _, value = line.decode("latin-1").partition(":")
-                    if name.strip().lower() == "proxy-authorization":
-                        authorization = value.strip()
-                if len(request_line) < 2 or request_line[0] != "CONNECT":
-                    self.wfile.write(
-                        b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"
-                    )
+        class Handler(QuietHandler):
+            def do_CONNECT(self) -> None:
+                outer.targets.append(self.path)
+                outer.authorizations.append(self.headers.get("Proxy-Authorization"))
+                if upstream_port is None:
+                    self.send(403, b"", "text/plain")
                     return
-                outer.targets.append(request_line[1])
-                outer.authorizations.append(authorization)
-                self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                self.send_response(200, "Connection established")
+                self.end_headers()
                 self.wfile.flush()
+                self.close_connection = True
                 try:
                     inside = context.wrap_socket(self.connection, server_side=True)
                 except (ssl.SSLError, OSError):
                     return  # the client did not trust the certificate
                 with inside, socket.create_connection(("127.0.0.1", upstream_port)) as upstream:
-                    relay(inside, upstream)
+                    relay(inside, upstream, idle=30)
 
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.address = f"127.0.0.1:{self._server.server_address[1]}"
+        self._server = LoopbackServer(Handler)
+        self.url = self._server.url
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def relay(inside: ssl.SSLSocket, upstream: socket.socket) -> None:
-    """Bytes both ways from one thread (an SSL socket is not shared between threads)."""
-    pairs = {inside: upstream, upstream: inside}
-    while True:
-        ready = [inside] if inside.pending() else select.select(list(pairs), [], [], 30)[0]
-        if not ready:
-            return
-        for source in ready:
-            try:
-                chunk = source.recv(65536)
-            except (ssl.SSLError, OSError):
-                return
-            if not chunk:
-                return
-            pairs[source].sendall(chunk)
+        self._server.close()

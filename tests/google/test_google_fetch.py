@@ -26,7 +26,6 @@ from testing.loopback import LoopbackServer, QuietHandler
 from testing.process import child_env, run
 from tests.google.conftest import (
     PROJECT,
-    ConnectRecorder,
     InterceptingProxy,
     TokenServer,
     closed_port,
@@ -451,30 +450,37 @@ def test_unusable_credentials_file_is_named(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("location", "endpoint"),
-    [
-        (None, "secretmanager.googleapis.com:443"),
-        ("europe-west4", "secretmanager.europe-west4.rep.googleapis.com:443"),
-    ],
-)
+@pytest.fixture
+def intercepting_proxy(tmp_path: Path, gsm: FakeSecretManager) -> Iterator[InterceptingProxy]:
+    proxy = InterceptingProxy(tmp_path / "proxy-ca", gsm.port)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def refusing_proxy(tmp_path: Path) -> Iterator[InterceptingProxy]:
+    proxy = InterceptingProxy(tmp_path / "proxy-ca", None)
+    yield proxy
+    proxy.stop()
+
+
+ENDPOINTS = [
+    (None, "secretmanager.googleapis.com:443"),
+    ("europe-west4", "secretmanager.europe-west4.rep.googleapis.com:443"),
+]
+
+
+@pytest.mark.parametrize(("location", "endpoint"), ENDPOINTS)
 def test_real_endpoint_with_credentials(
     tmp_path: Path,
     token_server: TokenServer,
-    connect_recorder: ConnectRecorder,
+    refusing_proxy: InterceptingProxy,
     location: str | None,
     endpoint: str,
 ) -> None:
     """Without the emulator: credentials are found and refreshed once, and the calls head
     for the right Google endpoint (seen at a local CONNECT proxy that refuses it)."""
-    credentials = tmp_path / "service-account.json"
-    credentials.write_text(json.dumps(service_account_key(token_server.url)))
-    env = offline_env(
-        tmp_path,
-        GOOGLE_APPLICATION_CREDENTIALS=str(credentials),
-        HTTPS_PROXY=connect_recorder.url,
-        no_proxy="127.0.0.1",
-    )
+    env = _through_proxy(tmp_path, token_server, refusing_proxy)
     where = f"locations/{location}/" if location else ""
     prefix = f"gcp:secretmanager:projects/{PROJECT}/{where}secrets"
     variables = {"A": f"{prefix}/a", "B": f"{prefix}/b"}
@@ -483,15 +489,8 @@ def test_real_endpoint_with_credentials(
     assert outcome.seen is None
     assert outcome.errors[0].startswith(f"A: {prefix}/a: service unavailable after ")
     assert token_server.hits == 1
-    assert connect_recorder.targets
-    assert set(connect_recorder.targets) == {endpoint}
-
-
-@pytest.fixture
-def intercepting_proxy(tmp_path: Path, gsm: FakeSecretManager) -> Iterator[InterceptingProxy]:
-    proxy = InterceptingProxy(tmp_path / "proxy-ca", gsm.port)
-    yield proxy
-    proxy.stop()
+    assert refusing_proxy.targets
+    assert set(refusing_proxy.targets) == {endpoint}
 
 
 def _through_proxy(
@@ -502,18 +501,12 @@ def _through_proxy(
     return offline_env(
         tmp_path,
         GOOGLE_APPLICATION_CREDENTIALS=str(credentials),
-        HTTPS_PROXY=f"http://user:p%40ss@{proxy.address}",
+        HTTPS_PROXY=proxy.url.replace("://", "://user:p%40ss@"),
         **extra,
     )
 
 
-@pytest.mark.parametrize(
-    ("location", "endpoint"),
-    [
-        (None, "secretmanager.googleapis.com:443"),
-        ("europe-west4", "secretmanager.europe-west4.rep.googleapis.com:443"),
-    ],
-)
+@pytest.mark.parametrize(("location", "endpoint"), ENDPOINTS)
 def test_real_endpoint_end_to_end_through_a_proxy(
     tmp_path: Path,
     gsm: FakeSecretManager,
