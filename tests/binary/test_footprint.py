@@ -19,15 +19,19 @@ from tests.binary.conftest import BINARY, require_binary
 pytestmark = pytest.mark.binary
 
 
-def test_the_footprint_section_is_written(tmp_path: Path) -> None:
-    require_binary()
-    out = tmp_path / "benchmarks.md"
-    out.write_text("# Benchmarks\n\nkept as it was\n")
-    done = subprocess.run(
+def _write_footprint(out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "bench.footprint", "--binary", str(BINARY), "--runs", "1",
          "--out", str(out)],
         cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
+
+
+def test_the_footprint_section_is_written(tmp_path: Path) -> None:
+    require_binary()
+    out = tmp_path / "benchmarks.md"
+    out.write_text("# Benchmarks\n\nkept as it was\n")
+    done = _write_footprint(out)
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     assert text.startswith("# Benchmarks\n\nkept as it was\n")
@@ -38,10 +42,6 @@ def test_the_footprint_section_is_written(tmp_path: Path) -> None:
     for part in ("core", "tls", "aws", "google"):
         assert part in rows
     # Written again, the section is replaced, not added.
-    again = subprocess.run(
-        [sys.executable, "-m", "bench.footprint", "--binary", str(BINARY), "--runs", "1",
-         "--out", str(out)],
-        cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+    again = _write_footprint(out)
     assert again.returncode == 0, again.stderr
     assert out.read_text().count("## Per-pod footprint") == 1

@@ -89,6 +89,15 @@ def _manifests(tree: Path) -> list[str]:
     return sorted(p.name for p in tree.glob("secrets-init.*.manifest"))
 
 
+def _show_first(root: EmptyRoot, env: dict[str, str], shown: str) -> tuple[list[str], set[str]]:
+    """Run the binary showing FIRST; the manifests and the file names of the tree it unpacked."""
+    done = root.run(["/secrets-init", "--", *SHOW], env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == shown
+    tree = _unpacked(root)
+    return _manifests(tree), {p.name for p in tree.rglob("*")}
+
+
 def test_aws_references_unpack_no_google_file(empty_root: EmptyRoot, aws: Aws) -> None:
     aws.parameter("flag", "on")
     env = {
@@ -97,12 +106,8 @@ def test_aws_references_unpack_no_google_file(empty_root: EmptyRoot, aws: Aws) -
         **DUMMY_CREDENTIALS,
         "FIRST": aws.ssm_ref("flag"),
     }
-    done = empty_root.run(["/secrets-init", "--", *SHOW], env)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[on]"
-    tree = _unpacked(empty_root)
-    assert _manifests(tree) == [f"secrets-init.{p}.manifest" for p in ("aws", "core", "tls")]
-    names = {p.name for p in tree.rglob("*")}
+    manifests, names = _show_first(empty_root, env, "[on]")
+    assert manifests == [f"secrets-init.{p}.manifest" for p in ("aws", "core", "tls")]
     assert not names & {"cryptography", "google", "charset_normalizer"}
     assert "botocore" in names
 
@@ -115,22 +120,15 @@ def test_google_references_unpack_no_aws_file(
         "SECRETMANAGER_EMULATOR_HOST": gsm.address,
         "FIRST": "gcp:secretmanager:projects/my-project/secrets/key",
     }
-    done = empty_root.run(["/secrets-init", "--", *SHOW], env)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[g-value]"
-    tree = _unpacked(empty_root)
-    assert _manifests(tree) == [f"secrets-init.{p}.manifest" for p in ("core", "google", "tls")]
-    names = {p.name for p in tree.rglob("*")}
+    manifests, names = _show_first(empty_root, env, "[g-value]")
+    assert manifests == [f"secrets-init.{p}.manifest" for p in ("core", "google", "tls")]
     assert not names & {"botocore", "dateutil", "jmespath"}
     assert {"google", "cryptography"} <= names
 
 
 def test_no_references_unpack_only_core(empty_root: EmptyRoot) -> None:
-    done = empty_root.run(["/secrets-init", "--", *SHOW], {"FIRST": "plain"})
-    assert done.returncode == 0, done.stderr
-    tree = _unpacked(empty_root)
-    assert _manifests(tree) == ["secrets-init.core.manifest"]
-    names = {p.name for p in tree.rglob("*")}
+    manifests, names = _show_first(empty_root, {"FIRST": "plain"}, "[plain]")
+    assert manifests == ["secrets-init.core.manifest"]
     assert not names & {"botocore", "google", "libssl.so.3", "libcrypto.so.3"}
 
 
