@@ -30,23 +30,31 @@ HEAVY = ("dataclasses", "typing", "enum", "signal", "ctypes", "inspect", "loggin
 HEAVY += ("collections", "types", "hashlib", "hmac", "random", "tempfile", "shutil")
 SDKS = ("boto3", "botocore", "grpc", "google", "urllib3", "requests", "cryptography")
 
-# Runs as the supervisor: records sys.modules in the process that called
-# main() (not in its forked children) at the moment it exits.
-# Only os and sys, which the interpreter has loaded already: the recorder must
-# not add modules of its own (json alone would bring enum and re).
-_RECORDER = """
-import os, sys
+# Runs as the supervisor: writes WRITTEN (an expression) to argv[1] in the
+# process that called main() (not in its forked children) at the moment it exits.
+# Only os, sys and IMPORTS: the recorder must not add modules of its own (json
+# alone would bring enum and re).
+_RECORDING = """
+import IMPORTS
 parent = os.getpid()
 real_exit = os._exit
 def recording_exit(status):
     if os.getpid() == parent:
         with open(sys.argv[1], "w") as out:
-            out.write("\\n".join(sorted(sys.modules)))
+            out.write(WRITTEN)
     real_exit(status)
 os._exit = recording_exit
 from secrets_init.cli import main
 main(sys.argv[2:])
 """
+
+
+def _recorder(written: str, imports: str = "os, sys") -> str:
+    return _RECORDING.replace("IMPORTS", imports).replace("WRITTEN", written)
+
+
+# sys.modules, as PID 1 has them at its exit.
+_RECORDER = _recorder('"\\n".join(sorted(sys.modules))')
 
 REFERENCES = {
     "DB": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db",
@@ -123,21 +131,8 @@ def test_the_recorder_sees_what_pid1_imports(tmp_path: Path) -> None:
     assert {"dataclasses", "botocore"} <= modules
 
 
-# Records, in the process that called main() as it exits: whether the cyclic
-# garbage collector is on, and how many objects it keeps frozen.
-_GC_RECORDER = """
-import gc, os, sys
-parent = os.getpid()
-real_exit = os._exit
-def recording_exit(status):
-    if os.getpid() == parent:
-        with open(sys.argv[1], "w") as out:
-            out.write(f"{gc.isenabled()} {gc.get_freeze_count()}")
-    real_exit(status)
-os._exit = recording_exit
-from secrets_init.cli import main
-main(sys.argv[2:])
-"""
+# Whether the cyclic garbage collector is on, and how many objects it keeps frozen.
+_GC_RECORDER = _recorder('f"{gc.isenabled()} {gc.get_freeze_count()}"', "gc, os, sys")
 
 
 @pytest.mark.parametrize("argv", [["--", "true"], ["--check"]], ids=["supervising", "check"])
