@@ -47,11 +47,9 @@ MODULES = {
     "google": "google",
     "cryptography": "google",
     "_cffi_backend": "google",
-    "cffi": "google",
     "requests": "google",
     "charset_normalizer": "google",
     "idna": "google",
-    "packaging": "google",
 }
 
 # Shared libraries, by part; the rest (glibc, libpython, zlib...) are core.
