@@ -82,10 +82,6 @@ _STATUS_OF_HTTP = {
 }
 
 
-# `_call`'s status for a call that the deadline ended.
-_TIMED_OUT = "timed out"
-
-
 class _Endpoint:
     """Where one location's calls go, with the connections they share and the credentials."""
 
@@ -224,11 +220,8 @@ def _get_one(pool: Pool, endpoint: _Endpoint, name: str, group: list[GoogleSecre
             pool.fail(group, pool.timed_out())
             return
         pool.count("AccessSecretVersion")
-        outcome, status = _call(endpoint, name, remaining)
-        if status == _TIMED_OUT:
-            pool.fail(group, pool.timed_out())
-            return
-        if status not in _RETRYABLE:
+        outcome, busy = _call(pool, endpoint, name, remaining)
+        if busy is None:
             pool.settle(group, outcome)
             return
         if pool.left() <= 0.01:
@@ -236,13 +229,15 @@ def _get_one(pool: Pool, endpoint: _Endpoint, name: str, group: list[GoogleSecre
             return
         pause = backoff.pause(attempt)
         if pause >= pool.left():
-            pool.fail(group, f"{_RETRYABLE[status]} after {attempt} attempts")
+            pool.fail(group, f"{busy} after {attempt} attempts")
             return
         time.sleep(pause)
 
 
-def _call(endpoint: _Endpoint, name: str, timeout: float) -> tuple[Outcome, str]:
-    """One AccessSecretVersion: the outcome, and Google's status word ("" for a payload)."""
+def _call(pool: Pool, endpoint: _Endpoint, name: str, timeout: float) -> tuple[Outcome, str | None]:
+    """One AccessSecretVersion: its outcome and, when another try may do better, why not
+    this one, in plain words."""
+    unavailable = _RETRYABLE["UNAVAILABLE"]
     try:
         response = endpoint.access(name, timeout)
         try:
@@ -256,21 +251,22 @@ def _call(endpoint: _Endpoint, name: str, timeout: float) -> tuple[Outcome, str]
             response.release_conn()
     except urllib3.exceptions.SSLError:
         host = urllib.parse.urlsplit(endpoint.base).hostname
-        return Failure(f"TLS with {host} failed (is its certificate trusted?)"), "TLS"
+        return Failure(f"TLS with {host} failed (is its certificate trusted?)"), None
     except urllib3.exceptions.NewConnectionError:
         # Before TimeoutError: urllib3 makes a refused connection one of those too.
-        return Failure(_RETRYABLE["UNAVAILABLE"]), "UNAVAILABLE"
+        return Failure(unavailable), unavailable
     except urllib3.exceptions.TimeoutError:
-        # The call's timeout is what was left until the deadline.
-        return Failure(""), _TIMED_OUT
+        # The call's timeout was what was left until the deadline.
+        return Failure(pool.timed_out()), None
     except urllib3.exceptions.HTTPError:
         # Refused, reset, no route, a proxy that said no: gRPC called these
         # UNAVAILABLE too, and they often pass.
-        return Failure(_RETRYABLE["UNAVAILABLE"]), "UNAVAILABLE"
+        return Failure(unavailable), unavailable
     if response.status == 200:
-        return _checked_payload(body), ""
+        return _checked_payload(body), None
     status, message = _error_of(response.status, body)
-    return Failure(_cause(status, message, response.status)), status
+    cause = _cause(status, message, response.status)
+    return Failure(cause), cause if status in _RETRYABLE else None
 
 
 def _error_of(http_status: int, body: bytes) -> tuple[str, str]:
