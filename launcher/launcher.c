@@ -1253,9 +1253,10 @@ static void exec_boot(const char *boot, int argc, char **argv, char **envp, mode
 
 int main(int argc, char **argv, char **envp)
 {
-    /* As PID 1 we would silently drop every signal until secrets-init has
-     * installed its handlers; blocked, they stay pending across the execve()
-     * instead, and secrets_init.signals unblocks them once it can act. */
+    /* As PID 1 we would silently drop every signal we have no handler for;
+     * blocked, they stay pending across the execve() instead, and
+     * secrets_init.signals keeps them blocked and takes them from the
+     * kernel's queue. */
     sigset_t all, given;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &given);

@@ -8,8 +8,6 @@ resolve anything and whether a private directory for `tempfile` secrets is
 needed before the fork.
 """
 
-from __future__ import annotations
-
 # Annotations only: PID 1 imports this module, and collections.abc (through collections)
 # or typing would add a millisecond or more to every container start.
 TYPE_CHECKING = False
@@ -22,10 +20,10 @@ SCHEMES = (b"arn:", b"gcp:")
 _TEMPFILE = b"?destination=tempfile"  # references.DESTINATION_MARK + references.TEMPFILE
 
 
-def has_references(environ: Mapping[bytes, bytes]) -> bool:
+def has_references(environ: "Mapping[bytes, bytes]") -> bool:
     return any(value.startswith(SCHEMES) for value in environ.values())
 
 
-def wants_tempfile(environ: Mapping[bytes, bytes]) -> bool:
+def wants_tempfile(environ: "Mapping[bytes, bytes]") -> bool:
     """True when some value may be a reference with a `tempfile` destination."""
     return any(value.startswith(SCHEMES) and _TEMPFILE in value for value in environ.values())

@@ -2,7 +2,8 @@
 
 Runs in-process (there is no program to exec, so no reason to fork) and
 prints names, providers, references and status only, never a value.
-Resolving runs in a thread while the main thread watches the signal inbox:
+Resolving runs in a thread (which, like every thread here, has every
+signal blocked) while the main thread watches the signal inbox:
 TERM, INT, HUP or QUIT end the check at once, as they end a resolving child,
 instead of waiting for --timeout.
 """
@@ -10,7 +11,6 @@ instead of waiting for --timeout.
 from __future__ import annotations
 
 import os
-import select
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -73,11 +73,8 @@ def _until_stopped(
     threading.Thread(target=work, name="check", daemon=True).start()
     try:
         while True:
-            try:
-                ready, _, _ = select.select([*inbox.read_fds, done_read], [], [])
-            except InterruptedError:
-                continue
-            for number in inbox.drain():
+            ready, received = inbox.wait([done_read])
+            for number in received:
                 if number in signals.STOP_RESOLVING:
                     return number
             if done_read in ready:

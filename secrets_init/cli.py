@@ -3,13 +3,17 @@
 The exit statuses are listed, with their reasons, in `secrets_init.exits`.
 """
 
-from __future__ import annotations
-
 import gc
 import os
 import sys
 
-# No cyclic garbage collection until the fork (see `supervisor.supervise`):
+# The modules PID 1 imports on its way to spawning a program (this one, and
+# see tests/test_pid1_imports.py) do without `from __future__ import
+# annotations`: at run time that line imports the `__future__` module, 0.1 ms
+# of every start. What their annotations name only for type checkers is
+# quoted instead.
+
+# No cyclic garbage collection until the program starts (see `supervisor._keep_for_good`):
 # what PID 1 imports and builds lives as long as it does, so a collection
 # would walk it all and free nothing. One fell within these imports at each
 # `python -m secrets_init` start: 0.4-0.5 ms, 8% of a bare interpreter's.
@@ -17,9 +21,10 @@ gc.disable()
 
 from secrets_init import signals  # noqa: E402
 
-# Installed at import, before anything else can fail or take time: a PID 1
-# without handlers silently drops signals, and a TERM sent while secrets are
-# being fetched must not be lost.
+# Made at import, before anything else can fail or take time: from here on
+# every signal is queued for the supervisor (a PID 1 without handlers would
+# silently drop them), and a TERM sent while secrets are being fetched is not
+# lost.
 _INBOX = signals.SignalInbox()
 
 from secrets_init import __version__, candidates, config, exits  # noqa: E402
@@ -29,8 +34,6 @@ from secrets_init.log import Logger  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     try:
         status = _main(sys.argv[1:] if argv is None else argv)
-    except KeyboardInterrupt:
-        status = exits.killed_by(signals.SIGINT)
     except BaseException as error:
         if isinstance(error, SystemExit):
             raise
@@ -100,20 +103,29 @@ def _copy(settings: config.Settings, log: Logger) -> int:
 
 
 def _run(settings: config.Settings, private_dir: str | None, log: Logger) -> int:
-    """Supervise a child that resolves the references (if any) and becomes the program."""
-    from secrets_init import supervisor
-    from secrets_init.child import become_program
+    """Supervise the program: spawned when nothing is to be done first, else a forked child's."""
+    from secrets_init import program
 
     if os.getpid() != 1:
         try:
-            supervisor.become_subreaper()
+            program.become_subreaper()
         except OSError as error:
             log.warning(f"cannot become a child subreaper, orphans will not be reaped: {error}")
-    return supervisor.supervise(
-        settings,
-        _INBOX,
-        lambda: become_program(settings, private_dir, log),
-        log,
+    if program.spawnable(os.environb):
+        try:
+            child = program.spawn(settings.command, log)
+        except program.StartError as error:
+            log.error(str(error))
+            return error.status
+        # Imported once the program is on its way: this runs while it starts.
+        from secrets_init import supervisor
+
+        return supervisor.supervise_spawned(settings, _INBOX, child, log)
+    from secrets_init import supervisor
+    from secrets_init.child import become_program
+
+    return supervisor.supervise_forked(
+        settings, _INBOX, lambda: become_program(settings, private_dir, log), log
     )
 
 

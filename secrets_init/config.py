@@ -8,8 +8,6 @@ twin. `--check` deliberately has no twin, so a container can never get stuck
 in it.
 """
 
-from __future__ import annotations
-
 from secrets_init import signals
 
 # Annotations only: PID 1 imports this module, and collections.abc (through collections)
@@ -320,7 +318,7 @@ class Settings:
                 )
 
 
-def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Settings:
+def parse(argv: "Sequence[str]", environ: "Mapping[str, str]") -> Settings:
     """Build Settings from the environment, then let the command line override it."""
     settings = Settings()
     raw: dict[Option, str | bool | list[str]] = {}
@@ -465,7 +463,7 @@ def parse_duration(flag: str, text: str) -> float:
     return seconds
 
 
-def parse_rewrites(specs: Sequence[str]) -> dict[int, int]:
+def parse_rewrites(specs: "Sequence[str]") -> dict[int, int]:
     table: dict[int, int] = {}
     for spec in specs:
         source, sep, target = spec.partition(":")

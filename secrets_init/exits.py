@@ -11,8 +11,6 @@ When the program ran, secrets-init exits with the program's own status
 instead, and with `killed_by(N)` when signal N ended it.
 """
 
-from __future__ import annotations
-
 OK = 0
 # A secret reference could not be resolved (the program was not started),
 # `--check` found a problem, `copy` failed, or secrets-init itself failed.

@@ -8,8 +8,6 @@ integers, or bytes passed as a pointer to their buffer; the result is the
 function's int return value.
 """
 
-from __future__ import annotations
-
 
 def call(name: str, *args: int | bytes) -> int:
     """`name(*args)`; OSError when the C library has no such function."""

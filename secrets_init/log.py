@@ -6,8 +6,6 @@ needs four levels and two formats, nothing more. Callers pass messages that
 never contain a secret value: only variable names, references and causes.
 """
 
-from __future__ import annotations
-
 import os
 import time
 

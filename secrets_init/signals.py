@@ -1,18 +1,18 @@
-"""Signal numbers, names, and the inbox that turns signals into readable bytes.
+"""Signal numbers, names, and the inbox where the supervisor reads the signals it receives.
 
 This module uses `_signal` rather than `signal`: the public module builds its
 enums at import time, which costs more than the rest of PID 1's start-up.
 
-The inbox is the self-pipe trick that CPython supports natively
-(`set_wakeup_fd`): every signal we catch writes its number as one byte into a
-pipe, so the supervisor can sleep in `select()` on that pipe (and on the
-child's status pipe) with no periodic wake-ups, and never loses a signal that
-arrives while it is busy. The fault signals (SIGSEGV and the like) come
-through a second descriptor, a signalfd, for the reasons given at
-`SYNCHRONOUS`.
+The inbox is tini's way: every catchable signal is blocked, so the kernel
+queues it (even for PID 1, which drops signals it has no handler for) until
+the supervisor takes it with sigtimedwait(). There are no handlers, no pipe,
+and nothing to install per signal, which is why the wrapper's start-up does
+not grow with the number of signals; and a signal that arrives while the
+supervisor is busy waits in the kernel's queue instead of being lost. When
+the supervisor must also watch descriptors (a resolving child's status pipe,
+a refresh child's report), a signalfd makes "a signal is queued" one more
+readable descriptor for select(), opened only then (see `SignalInbox.wait`).
 """
-
-from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # `signal` without its enums
 import os
@@ -24,7 +24,7 @@ from secrets_init import libc
 # or typing would add a millisecond or more to every container start.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import types
+    from collections.abc import Sequence
 
 NSIG: int = _signal.NSIG
 SIGCHLD: int = _signal.SIGCHLD
@@ -44,14 +44,12 @@ SIGWINCH: int = _signal.SIGWINCH
 SIGXFSZ: int = _signal.SIGXFSZ
 
 # The signals the kernel sends a process for its own faults (a bad address, an
-# illegal instruction). With a Python-level handler a real fault would loop
-# forever: the C handler only sets a flag and returns to the faulting
-# instruction. Without one, a SIGSEGV sent with kill() would kill secrets-init
-# (leaving the program orphaned), or, as PID 1, be dropped. So the supervisor
-# keeps them blocked and reads them from a signalfd: a blocked signal is
-# queued, even for PID 1, until it is read, while a real fault of a blocked
-# signal still kills (the kernel unblocks it and restores its default action).
-# `SignalInbox.drain` forwards only those that another process sent.
+# illegal instruction). Blocked like the others: a real fault of a blocked
+# signal still kills (the kernel unblocks it and restores its default action),
+# while one sent with kill() is queued like any other signal. A Python-level
+# handler would be worse: on a real fault it would loop forever, since the C
+# handler only sets a flag and returns to the faulting instruction.
+# `SignalInbox` passes on only those that another process sent.
 SYNCHRONOUS = frozenset(
     getattr(_signal, name)
     for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS")
@@ -60,11 +58,13 @@ SYNCHRONOUS = frozenset(
 _UNCATCHABLE = frozenset((SIGKILL, SIGSTOP))
 # si_code of a signal sent by a process: kill(), sigqueue(), tgkill().
 _SI_USER, _SI_QUEUE, _SI_TKILL = 0, -1, -6
-_SIGNALFD_SIGINFO_SIZE = 128
 # Linux's first real-time signal; the C library keeps those below its SIGRTMIN
 # (32 and 33 with glibc) for its threads, and refuses handlers for them.
 _KERNEL_SIGRTMIN = 32
 # Default action "stop" or "ignore"; every other signal ends a process by default.
+# How often `SignalInbox.wait` looks at the queue when it must also watch
+# descriptors and no signalfd can be had.
+_NO_SIGNALFD_POLL = 0.05
 _HARMLESS_BY_DEFAULT = frozenset(
     (SIGCHLD, SIGCONT, SIGURG, SIGWINCH, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU)
 )
@@ -140,79 +140,103 @@ def ends_by_default(number: int) -> bool:
     return number not in _HARMLESS_BY_DEFAULT
 
 
-def _handled_signals() -> list[int]:
-    """The signals that get a Python-level handler (the fault signals go to the signalfd)."""
-    return [n for n in range(1, NSIG) if n not in _UNCATCHABLE and n not in SYNCHRONOUS]
-
-
-def _note(signum: int, frame: types.FrameType | None) -> None:
-    """The wakeup fd already recorded the signal; the handler only has to exist."""
+def catchable() -> set[int]:
+    """Every signal but KILL and STOP (and the two that glibc keeps for its threads)."""
+    numbers: set[int] = _signal.valid_signals() - _UNCATCHABLE
+    return numbers
 
 
 class SignalInbox:
-    """Catches every catchable signal and queues its number, readable from `read_fds`."""
+    """Every catchable signal, blocked from now on and queued by the kernel until read here.
+
+    Made first thing at start-up (see `secrets_init.cli`), before anything can
+    fail or take time: a TERM sent while secrets are being fetched must not
+    be lost. Children forked from PID 1 inherit the mask, and unblock what
+    they need (`reset_for_exec`); threads (`--check`'s fetches) inherit it
+    too, so every signal waits here for the main thread.
+    """
 
     def __init__(self) -> None:
-        self._pipe_read, self._pipe_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        _signal.set_wakeup_fd(self._pipe_write, warn_on_full_buffer=False)
-        for number in _handled_signals():
-            try:
-                _signal.signal(number, _note)
-            except (OSError, ValueError):
-                # glibc reserves 32 and 33 for its threads; they cannot be caught.
-                pass
-        self._faults = _open_signalfd(SYNCHRONOUS)
-        self.read_fds = (self._pipe_read,) if self._faults < 0 else (self._pipe_read, self._faults)
-        # The single-file launcher blocks every signal until now, so that what
-        # arrives while it unpacks and Python starts stays pending instead of
-        # being dropped (PID 1 drops signals it has no handler for). Without a
-        # signalfd the fault signals keep their default action, as before.
-        _signal.pthread_sigmask(_signal.SIG_SETMASK, SYNCHRONOUS if self._faults >= 0 else ())
+        # SIGCHLD ignored (inherited across exec from whoever started us) would
+        # make the kernel reap our children itself: no exit status to pass on.
+        _signal.signal(SIGCHLD, _signal.SIG_DFL)
+        # The single-file launcher blocks every signal before Python starts,
+        # so that nothing is dropped meanwhile; here that becomes for good.
+        self._catchable = catchable()
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, self._catchable)
+        self._signalfd: int | None = None  # opened by the first wait that watches descriptors
 
-    def drain(self) -> list[int]:
-        """Signal numbers received since the last drain (in arrival order, fault signals last)."""
-        received = list(_read_available(self._pipe_read))
-        if self._faults >= 0:
-            records = _read_available(self._faults)
-            for start in range(0, len(records), _SIGNALFD_SIGINFO_SIZE):
-                number = int.from_bytes(records[start : start + 4], sys.byteorder)
-                code = int.from_bytes(records[start + 8 : start + 12], sys.byteorder, signed=True)
-                # Anything else is no process's request to pass on (the kernel's
-                # asynchronous SIGBUS for a memory error in a page we do not use).
-                if code in (_SI_USER, _SI_QUEUE, _SI_TKILL):
+    def wait(
+        self, fds: "Sequence[int]" = (), timeout: float | None = None
+    ) -> tuple[set[int], list[int]]:
+        """Sleep until a signal is queued, one of `fds` is readable, or `timeout` seconds pass.
+
+        Returns the readable descriptors and the signals received, in the
+        order the kernel hands them over: standard signals by number, then
+        real-time ones in the order they were sent. (A standard signal sent
+        again before it was taken is one, as for any process; tini and
+        dumb-init, which also take blocked signals, are the same.) Fault
+        signals that no process sent are left out. With no descriptors to
+        watch, the sleep is in sigtimedwait() itself; otherwise in select(),
+        on `fds` and a signalfd.
+        """
+        if not fds:
+            if timeout is None:
+                first = _signal.sigwaitinfo(self._catchable)
+            else:
+                first = _signal.sigtimedwait(self._catchable, max(timeout, 0.0))
+            return set(), self._received(first)
+        import select  # only here: PID 1 without descriptors to watch never needs it
+
+        readiness = self._readiness()
+        watched = [*fds, readiness] if readiness >= 0 else list(fds)
+        if readiness < 0:  # no signalfd: come back every 50 ms to look at the queue
+            timeout = _NO_SIGNALFD_POLL if timeout is None else min(timeout, _NO_SIGNALFD_POLL)
+        ready, _, _ = select.select(watched, [], [], timeout)
+        return set(ready) & set(fds), self._received(None)
+
+    def _received(self, first: object) -> list[int]:
+        """`first`, if any, then every signal still queued, as numbers to act on."""
+        received = []
+        info = first
+        while True:
+            if info is not None:
+                number: int = info.si_signo  # type: ignore[attr-defined]
+                code: int = info.si_code  # type: ignore[attr-defined]
+                # A fault signal that no process sent is no request to pass
+                # on (the kernel's asynchronous SIGBUS for a memory error in
+                # a page we do not use).
+                if number not in SYNCHRONOUS or code in (_SI_USER, _SI_QUEUE, _SI_TKILL):
                     received.append(number)
-        return received
+            info = _signal.sigtimedwait(self._catchable, 0)
+            if info is None:
+                return received
+
+    def _readiness(self) -> int:
+        """A signalfd, readable while a signal is queued; -1 where there is none."""
+        if self._signalfd is None:
+            self._signalfd = _open_signalfd(self._catchable)
+        return self._signalfd
 
     def detach(self) -> None:
-        """Forget the inbox in a forked child, which must not write into our pipe."""
-        _signal.set_wakeup_fd(-1)
-        for fd in (self._pipe_read, self._pipe_write, self._faults):
-            if fd >= 0:
-                os.close(fd)
+        """In a forked child: close PID 1's signalfd (the child unblocks in `reset_for_exec`)."""
+        if self._signalfd is not None and self._signalfd >= 0:
+            os.close(self._signalfd)
+        self._signalfd = None
 
 
-def _open_signalfd(numbers: frozenset[int]) -> int:
+def _open_signalfd(numbers: set[int]) -> int:
     """A non-blocking signalfd for `numbers`, or -1 where there is none (no `_ctypes`, seccomp)."""
     bits = sum(1 << (number - 1) for number in numbers)
-    word = 8 if sys.maxsize > 2**32 else 4  # sigset_t is an array of unsigned long
-    sigset = bits.to_bytes(word, sys.byteorder).ljust(128, b"\0")  # glibc's sizeof(sigset_t)
+    # sigset_t: an array of unsigned long, 128 bytes in glibc, of which the
+    # kernel reads the first 8 (64 signals).
+    word = 8 if sys.maxsize > 2**32 else 4
+    words = [(bits >> (index * word * 8)) % (1 << (word * 8)) for index in range(128 // word)]
+    sigset = b"".join(value.to_bytes(word, sys.byteorder) for value in words)
     try:
         return libc.call("signalfd", -1, sigset, os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return -1
-
-
-def _read_available(fd: int) -> bytes:
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except BlockingIOError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def ignore(number: int) -> object:
@@ -228,17 +252,15 @@ def reset_for_exec(keep_python_ignores: bool = False) -> None:
     """Give the program default dispositions and an empty signal mask.
 
     Python ignores SIGPIPE and SIGXFSZ, and exec keeps ignored signals
-    ignored, so without this the program would silently inherit them; the
-    mask holds the fault signals that PID 1 reads from its signalfd (and,
-    from the single-file launcher, every signal), and exec keeps it too.
+    ignored (as it does any that secrets-init itself was started with), so
+    without this the program would silently inherit them; the mask holds
+    every signal, as PID 1 blocks them (see `SignalInbox`), and exec keeps
+    it too.
     `keep_python_ignores` is for the resolving phase, where the SDKs still
     rely on EPIPE instead of being killed by SIGPIPE.
     """
-    for number in _handled_signals():
+    for number in catchable():
         if keep_python_ignores and number in (SIGPIPE, SIGXFSZ):
             continue
-        try:
-            _signal.signal(number, _signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass
+        _signal.signal(number, _signal.SIG_DFL)
     _signal.pthread_sigmask(_signal.SIG_SETMASK, ())

@@ -1,18 +1,22 @@
-"""PID 1: start the child, forward signals to it, reap zombies, exit with its status.
+"""PID 1: start the program, forward signals to it, reap zombies, exit with its status.
 
-The supervisor sleeps in select() on these descriptors and nothing else:
-- the signal inbox, which holds the number of every signal received;
-- the child's status pipe, a close-on-exec pipe whose end-of-file tells us
-  the child has exec'd the program (until then it is still resolving
-  secrets, and signals for the program are held back, not lost).
+The program is started by a forked child that execs it, or, with nothing to
+do before the exec, spawned directly (see `secrets_init.program`). Then the
+supervisor sleeps in its signal inbox and wakes for nothing else:
+- a signal received (every catchable one is queued there; see
+  `secrets_init.signals`);
+- while a forked child has not yet exec'd the program, that child's status
+  pipe: a close-on-exec pipe whose end-of-file tells us the program runs
+  (until then the child is still resolving secrets, and signals for the
+  program are held back, not lost).
 
-Right after the fork it moves to `/`: PID 1 lives as long as the container,
-and a working directory kept on a volume would keep that volume busy (it
-could not be unmounted) for that whole life. The child keeps the directory
-it was started in, and the program starts there.
+Right after the program is started it moves to `/`: PID 1 lives as long as the
+container, and a working directory kept on a volume would keep that volume
+busy (it could not be unmounted) for that whole life. The program starts in
+the directory secrets-init was started in.
 
 With `--refresh` (see `secrets_init.rotation`) it also watches the report of
-the child that is resolving or refreshing, and the select() gets a timeout:
+the child that is resolving or refreshing, and the wait gets a timeout:
 the next refresh, or the end of `--stop-timeout` for a program told to stop.
 Between refreshes that timer is the only wake-up. A program told to stop for a
 restart is replaced by the refresh child that found the change: it has the
@@ -20,17 +24,14 @@ new environment already, and execs once PID 1 has seen the old program exit.
 
 Standard library only: this process lives as long as the container, and
 its start-up is every container's: `secrets_init.rotation` is imported only
-with `--refresh`.
+with `--refresh`, `secrets_init.terminal` only when a child is forked.
 """
-
-from __future__ import annotations
 
 import gc
 import os
-import select
 import time
 
-from secrets_init import candidates, exits, libc, signals, terminal
+from secrets_init import candidates, exits, signals
 from secrets_init.config import Settings
 from secrets_init.log import Logger
 
@@ -49,7 +50,7 @@ _RESOLVING_GRACE = 2.0
 class _State:
     __slots__ = ("child", "exit_status", "held", "program_running", "rotating", "terminal")
 
-    def __init__(self, child: int, terminal: bool, rotating: _Rotating | None) -> None:
+    def __init__(self, child: int, terminal: bool, rotating: "_Rotating | None") -> None:
         self.child = child
         # We lead the session of the terminal that the child's group is given.
         self.terminal = terminal
@@ -96,13 +97,6 @@ class _Rotating:
         self.shutting_down = False  # TERM received: nothing new starts
 
 
-def become_subreaper() -> None:
-    """Adopt orphans of the program when we are not PID 1 (the local shell case)."""
-    pr_set_child_subreaper = 36
-    if libc.call("prctl", pr_set_child_subreaper, 1, 0, 0, 0) != 0:
-        raise OSError("prctl(PR_SET_CHILD_SUBREAPER) failed")
-
-
 def exit_status_of(wait_status: int) -> int:
     """Shell convention: the exit code, or 128+N for death by signal N."""
     if os.WIFSIGNALED(wait_status):
@@ -110,28 +104,38 @@ def exit_status_of(wait_status: int) -> int:
     return os.waitstatus_to_exitcode(wait_status)
 
 
-def supervise(
+def supervise_spawned(
+    settings: Settings, inbox: signals.SignalInbox, child: int, log: Logger
+) -> int:
+    """Supervise a program that PID 1 spawned itself (see `secrets_init.program`): it runs."""
+    _keep_for_good()
+    os.chdir("/")
+    state = _State(child, terminal=False, rotating=None)
+    state.program_running = True
+    log.debug(f"started the program, pid {child}")
+    return _supervise(settings, inbox, state, None, log)
+
+
+def supervise_forked(
     settings: Settings,
     inbox: signals.SignalInbox,
-    start_child: Callable[[], None],
+    become_program: "Callable[[], None]",
     log: Logger,
 ) -> int:
-    """Fork, run `start_child()` in the child, and supervise until done.
+    """Fork, run `become_program()` in the child, and supervise until done.
 
     The child keeps the write end of the status pipe open until its exec
     closes it, which is how we learn the program is running.
     """
+    from secrets_init import terminal  # only here: a spawned program has no terminal to get
+
     status_read, status_write = os.pipe2(os.O_CLOEXEC)
     leads_terminal = terminal.led_by(os.getpid())
     rotating = None
     if settings.refresh is not None and candidates.has_references(os.environb):
         rotating = _Rotating(_working_directory())
         rotating.channel = _new_channel(rotating)
-    # What PID 1 has built by now, it keeps for good: frozen, the collector
-    # never walks it again, here or in a child (whose copy-on-write pages a
-    # collection would copy). Collection was off since `secrets_init.cli`.
-    gc.freeze()
-    gc.enable()
+    _keep_for_good()
     child = os.fork()
     if child == 0:
         os.close(status_read)
@@ -141,33 +145,47 @@ def supervise(
 
             rotating.channel.in_child()
             rotation.child_channel = rotating.channel
-        start_child()
-        os._exit(exits.ERROR)  # start_child never returns; this is belt and braces
+        become_program()
+        os._exit(exits.ERROR)  # become_program never returns; this is belt and braces
     os.close(status_write)
     if rotating is not None and rotating.channel is not None:
         rotating.channel.in_parent()
     os.chdir("/")
     state = _State(child, leads_terminal, rotating)
     log.debug(f"started child {child}")
+    return _supervise(settings, inbox, state, status_read, log)
 
-    status_fds = [status_read]
+
+def _keep_for_good() -> None:
+    """What PID 1 has built by now, it keeps for good: frozen, the collector
+    never walks it again, here or in a forked child (whose copy-on-write pages
+    a collection would copy). Collection was off since `secrets_init.cli`."""
+    gc.freeze()
+    gc.enable()
+
+
+def _supervise(
+    settings: Settings,
+    inbox: signals.SignalInbox,
+    state: "_State",
+    status_read: int | None,
+    log: Logger,
+) -> int:
+    """Sleep in the inbox and act on what wakes us, until it is time to exit."""
+    rotating = state.rotating
+    status_fds = [] if status_read is None else [status_read]
     while True:
         report_fds = [rotating.channel.report_read] if rotating and rotating.channel else []
-        watched = [*inbox.read_fds, *status_fds, *report_fds]
-        try:
-            ready, _, _ = select.select(watched, [], [], _timeout(rotating))
-        except InterruptedError:
-            continue
-        # (status_read's number may be a report pipe's once it is closed)
-        if status_fds and status_read in ready and not os.read(status_read, 64):
-            status_fds.clear()
-            os.close(status_read)
+        ready, received = inbox.wait([*status_fds, *report_fds], _timeout(rotating))
+        # (a status pipe's number may be a report pipe's once it is closed)
+        if status_fds and status_fds[0] in ready and not os.read(status_fds[0], 64):
+            os.close(status_fds.pop())
             _program_started(settings, state, log)
         if rotating is not None:
-            status = _on_rotation(settings, state, rotating, inbox, set(ready), log)
+            status = _on_rotation(settings, state, rotating, inbox, ready, log)
             if status is not None:
                 return status
-        for number in inbox.drain() if set(inbox.read_fds) & set(ready) else ():
+        for number in received:
             status = _on_signal(settings, state, number, log)
             if status is not None:
                 return status
@@ -189,8 +207,8 @@ def _working_directory() -> str:
         return "/"
 
 
-def _timeout(rotating: _Rotating | None) -> float | None:
-    """select()'s timeout: the next thing the clock decides, or None to sleep until woken."""
+def _timeout(rotating: "_Rotating | None") -> float | None:
+    """The wait's timeout: the next thing the clock decides, or None to sleep until woken."""
     if rotating is None:
         return None
     moments = [
@@ -206,7 +224,7 @@ def _timeout(rotating: _Rotating | None) -> float | None:
 def _on_rotation(
     settings: Settings,
     state: _State,
-    rotating: _Rotating,
+    rotating: "_Rotating",
     inbox: signals.SignalInbox,
     ready: set[int],
     log: Logger,
@@ -245,7 +263,7 @@ def _on_rotation(
     return None
 
 
-def _new_channel(rotating: _Rotating) -> Channel:
+def _new_channel(rotating: "_Rotating") -> "Channel":
     from secrets_init.rotation import Channel
 
     return Channel(rotating.keyring)
@@ -257,7 +275,7 @@ def _next_refresh(interval: float, now: float | None = None) -> float:
     return next_refresh(interval, now)
 
 
-def _may_refresh(state: _State, rotating: _Rotating) -> bool:
+def _may_refresh(state: _State, rotating: "_Rotating") -> bool:
     return (
         state.program_running
         and state.exit_status is None
@@ -269,7 +287,7 @@ def _may_refresh(state: _State, rotating: _Rotating) -> bool:
 
 
 def _start_refresh(
-    settings: Settings, rotating: _Rotating, inbox: signals.SignalInbox, log: Logger
+    settings: Settings, rotating: "_Rotating", inbox: signals.SignalInbox, log: Logger
 ) -> None:
     channel = _new_channel(rotating)
     pid = os.fork()
@@ -286,7 +304,7 @@ def _start_refresh(
 
 
 def _on_report(
-    settings: Settings, state: _State, rotating: _Rotating, report: Report, log: Logger
+    settings: Settings, state: _State, rotating: "_Rotating", report: "Report", log: Logger
 ) -> None:
     """Act on a complete report: the first resolution's, or a refresh's."""
     if rotating.first:  # the first resolution: what is known, and the timer
@@ -328,7 +346,7 @@ def _on_report(
     _forward(settings, state, signals.SIGTERM, log)
 
 
-def _report_closed(settings: Settings, state: _State, rotating: _Rotating, log: Logger) -> None:
+def _report_closed(settings: Settings, state: _State, rotating: "_Rotating", log: Logger) -> None:
     """End of a report pipe: the child exec'd or exited."""
     channel = rotating.channel
     assert channel is not None
@@ -347,7 +365,7 @@ def _report_closed(settings: Settings, state: _State, rotating: _Rotating, log: 
         rotating.successor = False  # died before the old program stopped
 
 
-def _stop_refresher(rotating: _Rotating | None) -> None:
+def _stop_refresher(rotating: "_Rotating | None") -> None:
     """End a refresh child (or a successor that has not exec'd) without leaving a zombie.
 
     TERM first: a child replacing a secret file holds it until its staging
@@ -479,7 +497,9 @@ def _reap(settings: Settings, state: _State, log: Logger) -> int | None:
             return state.exit_status
 
 
-def _after_stop(settings: Settings, state: _State, rotating: _Rotating, log: Logger) -> int | None:
+def _after_stop(
+    settings: Settings, state: _State, rotating: "_Rotating", log: Logger
+) -> int | None:
     """The program we told to stop has exited: exit, or let its successor exec."""
     if not settings.wait_all:
         _kill(-state.child, signals.SIGTERM)  # its leftovers, as when a program exits
@@ -507,6 +527,8 @@ def _pass_terminal(state: _State, stopped: bool, log: Logger) -> None:
     in it for a SIGCONT that never comes. Ours, that Ctrl-C is forwarded with
     a SIGCONT after it (see `_forward`). See also `secrets_init.terminal`.
     """
+    from secrets_init import terminal  # a state.terminal supervisor imported it already
+
     holder, taker = (state.child, os.getpgrp()) if stopped else (os.getpgrp(), state.child)
     if terminal.foreground() == holder and terminal.give_foreground(taker):
         who = "secrets-init" if stopped else "the program"

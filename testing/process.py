@@ -32,6 +32,13 @@ _SHOW = (
     "open(sys.argv[1], 'w').write(json.dumps(seen))\n"
 )
 
+# The two ways secrets-init starts the program (see secrets_init/program.py),
+# as environments to add: with nothing to resolve PID 1 spawns it; with a value
+# that PID 1's byte test takes for a reference (an S3 ARN, which the forked
+# child then finds is none), a child is forked that execs it. Tests of what
+# the program is given run both.
+STARTS = {"spawned": {}, "forked": {"NOT_A_SECRET": "arn:aws:s3:::a-bucket"}}
+
 _binary: str | None = None
 
 
@@ -89,13 +96,14 @@ def run(
     env: Mapping[str, str] | Mapping[bytes, bytes] | None = None,
     show: Iterable[str] | None = None,
     pid1: bool = False,
+    ignoring: Sequence[int] = (),
     timeout: float = 60,
 ) -> Result:
     """`secrets-init ARGS`, with `env` (default: `child_env()`), and wait for it.
 
     With `show` (names, or a mapping whose keys are the names), secrets-init's
     command is a program that reports those variables (after ARGS and a
-    `--`); `Result.seen` holds what it saw.
+    `--`); `Result.seen` holds what it saw. `ignoring`: see `started_ignoring`.
     Output is decoded leniently: a test about bytes compares what it printed.
     """
     with tempfile.TemporaryDirectory(prefix="secrets-init-run-") as scratch:
@@ -103,6 +111,7 @@ def run(
         argv = [*command(), *args]
         if show is not None:
             argv += ["--", sys.executable, "-c", _SHOW, str(seen_file), *show]
+        argv = started_ignoring(ignoring, argv)
         done = subprocess.run(
             as_pid1(argv) if pid1 else argv,
             env=child_env() if env is None else env,
@@ -117,6 +126,24 @@ def run(
         done.stderr.decode(errors="replace"),
         seen,
     )
+
+
+# Sets the signals in argv[1] (comma-separated numbers) to SIG_IGN, then execs the rest.
+_IGNORING = (
+    "import os, signal, sys\n"
+    "for number in sys.argv[1].split(','):\n"
+    "    signal.signal(int(number), signal.SIG_IGN)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def started_ignoring(numbers: Sequence[int], argv: Sequence[str]) -> list[str]:
+    """`argv` started with `numbers` ignored, as `nohup` (HUP) or a shell's `&` (INT, QUIT) leave
+    them: exec keeps an ignored signal ignored. The same process, so the same pid."""
+    if not numbers:
+        return list(argv)
+    listed = ",".join(str(int(number)) for number in numbers)
+    return [sys.executable, "-c", _IGNORING, listed, *argv]
 
 
 _unshare_works: bool | None = None

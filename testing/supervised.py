@@ -98,10 +98,12 @@ class Supervised:
         pid1: bool = False,
         env: dict[str, str] | None = None,
         command: list[str] | None = None,
+        ignoring: list[int] = (),  # type: ignore[assignment]
     ) -> None:
         self.dir = tmp
         argv = [*process.command(), *options, "--"]
         argv += command or [sys.executable, RECORDER, str(tmp), *recorder_args]
+        argv = process.started_ignoring(ignoring, argv)
         if pid1:
             argv = process.as_pid1(argv)
         self.proc = subprocess.Popen(

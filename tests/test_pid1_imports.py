@@ -107,6 +107,11 @@ def test_pid1_imports_no_sdk_no_provider_and_no_heavy_module(
         or m in ("secrets_init.environment", "secrets_init.check")
     )
     assert parsing == [], f"PID 1 imported the parsing and fetching modules {parsing}"
+    # Spawned with nothing to resolve: nothing of the forked child's way is loaded either,
+    # nor `__future__` (see secrets_init/cli.py).
+    forked_only = {"select", "secrets_init.child", "secrets_init.terminal", "__future__"}
+    assert "secrets_init.program" in modules
+    assert (modules & forked_only == set()) == (not env), sorted(modules & forked_only)
 
 
 def test_the_recorder_sees_what_pid1_imports(tmp_path: Path) -> None:

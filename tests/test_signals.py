@@ -20,6 +20,7 @@ from testing import process
 from testing.supervised import Supervised, children_of, proc_state, stopping, wait_for
 
 MODES = [pytest.param(False, id="process"), pytest.param(True, id="pid1", marks=pytest.mark.pid1)]
+STARTS = list(process.STARTS)
 
 FAULT_SIGNALS = [
     signal.SIGILL,
@@ -37,7 +38,7 @@ def supervised() -> Iterator[list[Supervised]]:
         yield started
 
 
-def start(started: list[Supervised], tmp: Path, **kwargs: object) -> Supervised:
+def start_supervised(started: list[Supervised], tmp: Path, **kwargs: object) -> Supervised:
     item = Supervised(tmp, **kwargs)  # type: ignore[arg-type]
     started.append(item)
     return item
@@ -47,7 +48,7 @@ def start(started: list[Supervised], tmp: Path, **kwargs: object) -> Supervised:
 def test_fault_signals_sent_with_kill_are_forwarded(
     pid1: bool, tmp_path: Path, supervised: list[Supervised]
 ) -> None:
-    item = start(supervised, tmp_path, pid1=pid1)
+    item = start_supervised(supervised, tmp_path, pid1=pid1)
     child = item.ready()
     for number in FAULT_SIGNALS:
         item.send(number)
@@ -58,7 +59,7 @@ def test_fault_signals_sent_with_kill_are_forwarded(
 
 @pytest.mark.parametrize("pid1", MODES)
 def test_sys_can_be_rewritten(pid1: bool, tmp_path: Path, supervised: list[Supervised]) -> None:
-    item = start(supervised, tmp_path, options=["--rewrite", "SYS:HUP"], pid1=pid1)
+    item = start_supervised(supervised, tmp_path, options=["--rewrite", "SYS:HUP"], pid1=pid1)
     child = item.ready()
     item.send(signal.SIGSYS)
     item.wait_received(child, signal.SIGHUP)
@@ -79,7 +80,7 @@ fcntl.fcntl(read_end, fcntl.F_SETOWN, os.getpid())
 fcntl.fcntl(read_end, fcntl.F_SETSIG, signal.SIGFPE)
 fcntl.fcntl(read_end, fcntl.F_SETFL, os.O_ASYNC | os.O_NONBLOCK)
 os.write(write_end, b"x")
-print(sorted(int(number) for number in signal.sigpending()), inbox.drain())
+print(sorted(int(number) for number in signal.sigpending()), inbox.wait()[1])
 """
 
 
@@ -134,7 +135,7 @@ def test_a_real_fault_in_secrets_init_still_ends_it(pid1: bool, tmp_path: Path) 
 def test_term_wakes_a_program_stopped_by_a_forwarded_tstp(
     tmp_path: Path, supervised: list[Supervised]
 ) -> None:
-    item = start(supervised, tmp_path, recorder_args=["--exit-on-term"], pid1=True)
+    item = start_supervised(supervised, tmp_path, recorder_args=["--exit-on-term"], pid1=True)
     item.ready()
     program = children_of(item.init_pid)[0]
     item.send(signal.SIGTSTP)
@@ -165,3 +166,90 @@ def test_possible_rewrites_are_still_accepted() -> None:
         signal.SIGRTMIN: 0,
         signal.SIGHUP: 34,
     }
+
+
+@pytest.mark.parametrize("pid1", MODES)
+@pytest.mark.parametrize("start", STARTS)
+def test_signals_ignored_when_secrets_init_started_still_reach_the_program(
+    pid1: bool, start: str, tmp_path: Path, supervised: list[Supervised]
+) -> None:
+    """`nohup` leaves HUP ignored, a shell's `&` INT and QUIT: exec keeps them so. They are
+    still queued for secrets-init (the kernel never drops a blocked signal), and forwarded."""
+    ignored = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT]
+    env = process.child_env(**process.STARTS[start])
+    item = start_supervised(supervised, tmp_path, pid1=pid1, env=env, ignoring=ignored)
+    child = item.ready()
+    for number in ignored:
+        item.send(number)
+        item.wait_received(child, number)
+    assert item.received(child) == ignored
+
+
+@pytest.mark.parametrize("pid1", MODES)
+@pytest.mark.parametrize("start", STARTS)
+def test_the_program_does_not_inherit_what_secrets_init_was_started_ignoring(
+    pid1: bool, start: str
+) -> None:
+    ignored = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGPIPE]
+    env = process.child_env(**process.STARTS[start])
+    done = process.run(
+        ["--", "grep", "SigIgn", "/proc/self/status"], env=env, pid1=pid1, ignoring=ignored
+    )
+    assert done.returncode == 0, done.stderr
+    mask = int(done.stdout.split()[1], 16)
+    still = {bit + 1 for bit in range(64) if mask >> bit & 1}
+    # glibc's own two (see tests/test_supervisor.py) at most, when the program was spawned
+    assert still <= ({32, 33} if start == "spawned" else set())
+
+
+@pytest.mark.parametrize("pid1", MODES)
+@pytest.mark.parametrize("start", STARTS)
+def test_an_ignored_sigchld_does_not_lose_the_programs_status(pid1: bool, start: str) -> None:
+    """SIGCHLD ignored would have the kernel reap the program itself: no status to pass on."""
+    env = process.child_env(**process.STARTS[start])
+    done = process.run(["--", "sh", "-c", "exit 3"], env=env, pid1=pid1, ignoring=[signal.SIGCHLD])
+    assert (done.returncode, done.stderr) == (3, "")
+
+
+# The inbox on its own: a signal queued, a descriptor readable, both seen by one wait.
+# With NO_SIGNALFD, as where a seccomp filter refuses signalfd: the wait looks at the
+# queue every 50 ms instead (without that, its first wait would sleep for ever).
+_WAITS = """
+import os, signal, sys
+from secrets_init import signals
+if sys.argv[1] == "NO_SIGNALFD":
+    signals._open_signalfd = lambda numbers: -1
+inbox = signals.SignalInbox()
+read_end, write_end = os.pipe()
+os.kill(os.getpid(), signal.SIGUSR1)
+print(inbox.wait([read_end]))
+os.write(write_end, b"x")
+print(inbox.wait([read_end]))
+os.kill(os.getpid(), signal.SIGUSR2)
+print(inbox.wait([read_end], timeout=0))
+os.read(read_end, 1)
+os.kill(os.getpid(), signal.SIGTERM)
+print(inbox.wait())
+print(inbox.wait(timeout=0))
+"""
+
+
+@pytest.mark.parametrize("signalfd", ["SIGNALFD", "NO_SIGNALFD"])
+def test_one_wait_sees_signals_and_descriptors(signalfd: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _WAITS, signalfd],
+        env=process.child_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    read_end = 3
+    assert done.stdout.splitlines() == [
+        f"(set(), [{int(signal.SIGUSR1)}])",
+        f"({{{read_end}}}, [])",
+        f"({{{read_end}}}, [{int(signal.SIGUSR2)}])",
+        f"(set(), [{int(signal.SIGTERM)}])",
+        "(set(), [])",
+    ]
