@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from bench import stats
 from bench.subjects import Subjects, clean_env
+from testing.process import STARTS
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Row:
     argv: list[str] | None  # None: not available, `note` says why
     note: str = ""
     fresh_cache: bool = False  # a new empty SECRETS_INIT_CACHE for every run
+    env: dict[str, str] = field(default_factory=dict)  # added to the clean environment
     samples_ms: list[float] = field(default_factory=list)
     failures: int = 0
 
@@ -76,6 +78,12 @@ def rows_for(subjects: Subjects) -> list[Row]:
             [py, "-I", "-c", "import runpy, os; os._exit(0)"],
         ),
         Row("module", "`python -I -m secrets_init -- true`", [*subjects.module(), "--", "true"]),
+        Row(
+            "module-forked",
+            "same, the program exec'd by a forked child (an `arn:` value that names no secret)",
+            [*subjects.module(), "--", "true"],
+            env=STARTS["forked"],
+        ),
         Row(
             "module-dev",
             "same, from the dev venv (editable install)",
@@ -144,11 +152,11 @@ def run(subjects: Subjects, runs: int, importtime_runs: int, workdir: str) -> Re
 
 def _time_once(row: Row, env: dict[str, str], workdir: str) -> float | None:
     assert row.argv is not None
-    run_env = env
+    run_env = {**env, **row.env}
     cache = None
     if row.fresh_cache:
         cache = tempfile.mkdtemp(prefix="cache-", dir=workdir)
-        run_env = {**env, "SECRETS_INIT_CACHE": cache}
+        run_env = {**run_env, "SECRETS_INIT_CACHE": cache}
     try:
         return spawn_and_wait(row.argv, run_env)
     finally:
