@@ -111,6 +111,14 @@ def _run(settings: config.Settings, private_dir: str | None, log: Logger) -> int
             program.become_subreaper()
         except OSError as error:
             log.warning(f"cannot become a child subreaper, orphans will not be reaped: {error}")
+    # As while a forked child resolves: what came before the program exists
+    # is held for it, but TERM, INT, QUIT or HUP mean no program.
+    _, held = _INBOX.wait(timeout=0)
+    stop = next((number for number in held if number in signals.STOP_RESOLVING), None)
+    if stop is not None:
+        name = signals.signal_name(stop)
+        log.info(f"received {name} before starting the program; not starting it")
+        return exits.killed_by(stop)
     if program.spawnable(os.environb):
         try:
             child = program.spawn(settings.command, log)
@@ -120,12 +128,12 @@ def _run(settings: config.Settings, private_dir: str | None, log: Logger) -> int
         # Imported once the program is on its way: this runs while it starts.
         from secrets_init import supervisor
 
-        return supervisor.supervise_spawned(settings, _INBOX, child, log)
+        return supervisor.supervise_spawned(settings, _INBOX, child, held, log)
     from secrets_init import supervisor
     from secrets_init.child import become_program
 
     return supervisor.supervise_forked(
-        settings, _INBOX, lambda: become_program(settings, private_dir, log), log
+        settings, _INBOX, lambda: become_program(settings, private_dir, log), held, log
     )
 
 

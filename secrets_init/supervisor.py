@@ -105,14 +105,18 @@ def exit_status_of(wait_status: int) -> int:
 
 
 def supervise_spawned(
-    settings: Settings, inbox: signals.SignalInbox, child: int, log: Logger
+    settings: Settings, inbox: signals.SignalInbox, child: int, held: list[int], log: Logger
 ) -> int:
-    """Supervise a program that PID 1 spawned itself (see `secrets_init.program`): it runs."""
+    """Supervise a program that PID 1 spawned itself (see `secrets_init.program`): it runs.
+
+    `held`: signals received before it was started, delivered to it now.
+    """
     _keep_for_good()
     os.chdir("/")
     state = _State(child, terminal=False, rotating=None)
-    state.program_running = True
+    state.held = held
     log.debug(f"started the program, pid {child}")
+    _program_started(settings, state, log)
     return _supervise(settings, inbox, state, None, log)
 
 
@@ -120,12 +124,14 @@ def supervise_forked(
     settings: Settings,
     inbox: signals.SignalInbox,
     become_program: "Callable[[], None]",
+    held: list[int],
     log: Logger,
 ) -> int:
     """Fork, run `become_program()` in the child, and supervise until done.
 
     The child keeps the write end of the status pipe open until its exec
-    closes it, which is how we learn the program is running.
+    closes it, which is how we learn the program is running. `held`: signals
+    received before the fork, for the program once it runs.
     """
     from secrets_init import terminal  # only here: a spawned program has no terminal to get
 
@@ -152,6 +158,7 @@ def supervise_forked(
         rotating.channel.in_parent()
     os.chdir("/")
     state = _State(child, leads_terminal, rotating)
+    state.held = held
     log.debug(f"started child {child}")
     return _supervise(settings, inbox, state, status_read, log)
 
@@ -192,7 +199,7 @@ def _supervise(
 
 
 def _program_started(settings: Settings, state: _State, log: Logger) -> None:
-    """The child has exec'd: what was held for the program is delivered now."""
+    """The program runs: what was held for it is delivered now."""
     state.program_running = True
     for number in state.held:
         _forward(settings, state, number, log)

@@ -97,13 +97,14 @@ def run(
     show: Iterable[str] | None = None,
     pid1: bool = False,
     ignoring: Sequence[int] = (),
+    pending: Sequence[int] = (),
     timeout: float = 60,
 ) -> Result:
     """`secrets-init ARGS`, with `env` (default: `child_env()`), and wait for it.
 
     With `show` (names, or a mapping whose keys are the names), secrets-init's
     command is a program that reports those variables (after ARGS and a
-    `--`); `Result.seen` holds what it saw. `ignoring`: see `started_ignoring`.
+    `--`); `Result.seen` holds what it saw. `ignoring`, `pending`: see `started_with`.
     Output is decoded leniently: a test about bytes compares what it printed.
     """
     with tempfile.TemporaryDirectory(prefix="secrets-init-run-") as scratch:
@@ -111,7 +112,7 @@ def run(
         argv = [*command(), *args]
         if show is not None:
             argv += ["--", sys.executable, "-c", _SHOW, str(seen_file), *show]
-        argv = started_ignoring(ignoring, argv)
+        argv = started_with(argv, ignoring, pending)
         done = subprocess.run(
             as_pid1(argv) if pid1 else argv,
             env=child_env() if env is None else env,
@@ -128,22 +129,33 @@ def run(
     )
 
 
-# Sets the signals in argv[1] (comma-separated numbers) to SIG_IGN, then execs the rest.
-_IGNORING = (
+# Sets the signals in argv[1] to SIG_IGN, makes those in argv[2] pending (blocked,
+# then sent to itself), then execs the rest; each a comma-separated list of numbers.
+_STARTED_WITH = (
     "import os, signal, sys\n"
-    "for number in sys.argv[1].split(','):\n"
-    "    signal.signal(int(number), signal.SIG_IGN)\n"
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "numbers = [[int(n) for n in listed.split(',') if n] for listed in sys.argv[1:3]]\n"
+    "for number in numbers[0]:\n"
+    "    signal.signal(number, signal.SIG_IGN)\n"
+    "signal.pthread_sigmask(signal.SIG_BLOCK, numbers[1])\n"
+    "for number in numbers[1]:\n"
+    "    os.kill(os.getpid(), number)\n"
+    "os.execvp(sys.argv[3], sys.argv[3:])\n"
 )
 
 
-def started_ignoring(numbers: Sequence[int], argv: Sequence[str]) -> list[str]:
-    """`argv` started with `numbers` ignored, as `nohup` (HUP) or a shell's `&` (INT, QUIT) leave
-    them: exec keeps an ignored signal ignored. The same process, so the same pid."""
-    if not numbers:
+def started_with(
+    argv: Sequence[str], ignoring: Sequence[int] = (), pending: Sequence[int] = ()
+) -> list[str]:
+    """`argv` started in the same process (the same pid) after some signals were set up.
+
+    `ignoring`: ignored, as `nohup` (HUP) or a shell's `&` (INT, QUIT) leave them; exec
+    keeps an ignored signal ignored. `pending`: sent and waiting, as a signal that arrives
+    before secrets-init has started; exec keeps a pending signal pending (and blocked).
+    """
+    if not ignoring and not pending:
         return list(argv)
-    listed = ",".join(str(int(number)) for number in numbers)
-    return [sys.executable, "-c", _IGNORING, listed, *argv]
+    lists = [",".join(str(int(number)) for number in group) for group in (ignoring, pending)]
+    return [sys.executable, "-c", _STARTED_WITH, *lists, *argv]
 
 
 _unshare_works: bool | None = None

@@ -103,7 +103,7 @@ class Supervised:
         self.dir = tmp
         argv = [*process.command(), *options, "--"]
         argv += command or [sys.executable, RECORDER, str(tmp), *recorder_args]
-        argv = process.started_ignoring(ignoring, argv)
+        argv = process.started_with(argv, ignoring)
         if pid1:
             argv = process.as_pid1(argv)
         self.proc = subprocess.Popen(

@@ -253,3 +253,28 @@ def test_one_wait_sees_signals_and_descriptors(signalfd: str) -> None:
         f"(set(), [{int(signal.SIGTERM)}])",
         "(set(), [])",
     ]
+
+
+@pytest.mark.parametrize("pid1", MODES)
+@pytest.mark.parametrize("start", STARTS)
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP])
+def test_a_stop_signal_before_the_program_starts_means_no_program(
+    pid1: bool, start: str, number: int, tmp_path: Path
+) -> None:
+    """Already pending when secrets-init starts (it came during the launcher's unpacking, say)."""
+    marker = tmp_path / "started"
+    env = process.child_env(**process.STARTS[start])
+    done = process.run(["--", "touch", str(marker)], env=env, pid1=pid1, pending=[number])
+    assert done.returncode == 128 + number, done.stderr
+    assert not marker.exists()
+    name = signal.Signals(number).name
+    assert f"received {name} before starting the program; not starting it" in done.stderr
+
+
+@pytest.mark.parametrize("pid1", MODES)
+@pytest.mark.parametrize("start", STARTS)
+def test_another_signal_before_the_program_starts_is_held_for_it(pid1: bool, start: str) -> None:
+    """Delivered once the program runs: before a `sleep` has a handler, so USR1 ends it."""
+    env = process.child_env(**process.STARTS[start])
+    done = process.run(["--", "sleep", "30"], env=env, pid1=pid1, pending=[signal.SIGUSR1])
+    assert done.returncode == 128 + signal.SIGUSR1, done.stderr
