@@ -400,7 +400,9 @@ def _startup_section(run: Run) -> list[str]:
         "## 1. Start-up: `COMMAND -- true`",
         "",
         f"{up.runs} interleaved runs per command after 2 warm-up rounds, spawned with "
-        "`posix_spawn` and reaped with `waitpid` (the bare `true` row is the harness's own cost). "
+        "`posix_spawn` and reaped with `waitpid` (the bare `true` row is the harness's own cost); "
+        "the binary's first start in rounds of its own after those, since the disk writes of "
+        "its unpacking slowed whatever ran next. "
         "The module runs from a venv without import hooks, as `pip install` makes it; the "
         "dev venv's editable install adds a `.pth` import hook that makes `site` import "
         "pathlib and more. First start: a new empty `SECRETS_INIT_CACHE` for every run. "

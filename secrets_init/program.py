@@ -5,8 +5,7 @@ terminal to hand over), a forked child does it and then execs the program
 (`secrets_init.child`). When nothing must, PID 1 starts the program itself
 with posix_spawn(), as CPython's subprocess does whenever it can, and for
 the same reason: fork copies the whole interpreter's page tables and the
-child then runs Python until its exec, about 1.7 ms of every start here
-(docs/benchmarks.md), while
+child then runs Python until its exec, 1.7 ms of every start here, while
 posix_spawn borrows the parent's memory until the exec (vfork) and reports
 an exec error to the caller. Either way the program gets the same
 environment (`without_unnamed`, `scrub_frozen_variables`), is looked for on
