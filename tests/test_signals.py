@@ -84,9 +84,10 @@ print(sorted(int(number) for number in signal.sigpending()), inbox.wait()[1])
 """
 
 
-def test_only_fault_signals_that_a_process_sent_are_passed_on() -> None:
+def script_output(script: str, *args: str) -> str:
+    """What a Python `script` that uses secrets_init printed; it must succeed."""
     done = subprocess.run(
-        [sys.executable, "-c", _SENDERS],
+        [sys.executable, "-c", script, *args],
         env=process.child_env(),
         capture_output=True,
         text=True,
@@ -94,9 +95,14 @@ def test_only_fault_signals_that_a_process_sent_are_passed_on() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_only_fault_signals_that_a_process_sent_are_passed_on() -> None:
     pending = [signal.SIGBUS, signal.SIGFPE, signal.SIGSEGV]
     passed_on = [signal.SIGBUS, signal.SIGSEGV]
-    assert done.stdout == f"{[int(n) for n in pending]} {[int(n) for n in passed_on]}\n"
+    expected = f"{[int(n) for n in pending]} {[int(n) for n in passed_on]}\n"
+    assert script_output(_SENDERS) == expected
 
 
 # Imports secrets-init as its entry point does (which sets up its signal
@@ -236,17 +242,8 @@ print(inbox.wait(timeout=0))
 
 @pytest.mark.parametrize("signalfd", ["SIGNALFD", "NO_SIGNALFD"])
 def test_one_wait_sees_signals_and_descriptors(signalfd: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _WAITS, signalfd],
-        env=process.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
     read_end = 3
-    assert done.stdout.splitlines() == [
+    assert script_output(_WAITS, signalfd).splitlines() == [
         f"(set(), [{int(signal.SIGUSR1)}])",
         f"({{{read_end}}}, [])",
         f"({{{read_end}}}, [{int(signal.SIGUSR2)}])",
