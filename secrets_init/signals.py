@@ -61,10 +61,10 @@ _SI_USER, _SI_QUEUE, _SI_TKILL = 0, -1, -6
 # Linux's first real-time signal; the C library keeps those below its SIGRTMIN
 # (32 and 33 with glibc) for its threads, and refuses handlers for them.
 _KERNEL_SIGRTMIN = 32
-# Default action "stop" or "ignore"; every other signal ends a process by default.
 # How often `SignalInbox.wait` looks at the queue when it must also watch
 # descriptors and no signalfd can be had.
 _NO_SIGNALFD_POLL = 0.05
+# Default action "stop" or "ignore"; every other signal ends a process by default.
 _HARMLESS_BY_DEFAULT = frozenset(
     (SIGCHLD, SIGCONT, SIGURG, SIGWINCH, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU)
 )
