@@ -125,10 +125,11 @@ def _run(settings: config.Settings, private_dir: str | None, log: Logger) -> int
         except program.StartError as error:
             log.error(str(error))
             return error.status
-        # Imported once the program is on its way: this runs while it starts.
-        from secrets_init import supervisor
+        if child is not None:
+            # Imported once the program is on its way: this runs while it starts.
+            from secrets_init import supervisor
 
-        return supervisor.supervise_spawned(settings, _INBOX, child, held, log)
+            return supervisor.supervise_spawned(settings, _INBOX, child, held, log)
     from secrets_init import supervisor
     from secrets_init.child import become_program
 

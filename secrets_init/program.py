@@ -67,8 +67,13 @@ def become_subreaper() -> None:
         raise OSError("prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
-def spawn(command: "Sequence[str]", log: "Logger") -> int:
-    """Start the program from PID 1 (see the module docstring); its pid, or StartError."""
+def spawn(command: "Sequence[str]", log: "Logger") -> int | None:
+    """Start the program from PID 1 (see the module docstring); its pid, or StartError.
+
+    None where this Python's posix_spawn cannot give the program a session of
+    its own (it was built against a C library without POSIX_SPAWN_SETSID):
+    the caller forks instead.
+    """
     environ = scrub_frozen_variables(without_unnamed(dict(os.environb), log))
     argv = list(command)
     every_signal = signals.catchable()
@@ -85,6 +90,8 @@ def spawn(command: "Sequence[str]", log: "Logger") -> int:
         return run_from_path(argv[0], environ, attempt)
     except OSError as error:
         raise StartError(argv[0], error) from None
+    except NotImplementedError:
+        return None
 
 
 def run_from_path(file: str, environ: "dict[bytes, bytes]", attempt: "Callable[[bytes], T]") -> "T":

@@ -418,3 +418,31 @@ def test_path_is_searched_as_execvp_does(pid1: bool, start: str, tmp_path: Path)
     assert "prog: cannot execute: Permission denied" in refused.stderr
     missing = run(["--", "./prog"], env=child_env(PATH=f"{good}:{system}", **extra), pid1=pid1)
     assert missing.returncode == 127
+
+
+# secrets-init's entry point in a Python whose posix_spawn cannot start a new session
+# (built against a C library without POSIX_SPAWN_SETSID): it says so by NotImplementedError.
+_WITHOUT_SPAWN_SETSID = """
+import os, sys
+def posix_spawn(*args, **kwargs):
+    raise NotImplementedError("setsid not supported")
+os.posix_spawn = posix_spawn
+from secrets_init.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_without_posix_spawn_setsid_the_program_is_forked_instead() -> None:
+    program = "import os; print(os.getsid(0) == os.getpid(), os.getppid())"
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_SPAWN_SETSID, "--", sys.executable, "-c", program],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    leader, parent = done.stdout.split()
+    assert leader == "True"
+    assert int(parent) != os.getpid()  # secrets-init's, not ours: it supervised
