@@ -38,6 +38,11 @@ _SHOW = (
 # child then finds is none), a child is forked that execs it. Tests of what
 # the program is given run both.
 STARTS = {"spawned": {}, "forked": {"NOT_A_SECRET": "arn:aws:s3:::a-bucket"}}
+# What a program may find ignored, by how it was started: glibc's posix_spawn
+# (2.36 here) leaves the two signals glibc keeps for its threads ignored in
+# what it starts, as it does for system() and popen(); a C library installs
+# its own handlers for them before it uses them.
+LEFT_IGNORED: dict[str, set[int]] = {"spawned": {32, 33}, "forked": set()}
 
 _binary: str | None = None
 
@@ -156,6 +161,28 @@ def started_with(
         return list(argv)
     lists = [",".join(str(int(number)) for number in group) for group in (ignoring, pending)]
     return [sys.executable, "-c", _STARTED_WITH, *lists, *argv]
+
+
+def signal_numbers(mask: str) -> set[int]:
+    """The signals in a mask as /proc/PID/status shows it (SigIgn, SigBlk): hexadecimal, bit N-1
+    for signal N."""
+    bits = int(mask, 16)
+    return {bit + 1 for bit in range(64) if bits >> bit & 1}
+
+
+def script_output(script: str, *args: str, timeout: float = 60) -> str:
+    """What a Python `script` printed, run with `child_env()` (so it can import secrets_init,
+    and replace part of it first); it must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 _unshare_works: bool | None = None
