@@ -4,8 +4,8 @@ PID 1 lives as long as the container, so it does not parse references: that
 needs `dataclasses` (and through it `inspect`, `typing`, `ast`: about 2 MB
 that would stay resident) and happens in the forked child instead. Here only
 byte prefixes are compared, which is enough to know whether a child must
-resolve anything and whether a private directory for `tempfile` secrets is
-needed before the fork.
+resolve anything (else PID 1 spawns the program itself: `secrets_init.program`)
+and whether a private directory for `tempfile` secrets is needed first.
 """
 
 # Annotations only: PID 1 imports this module, and collections.abc (through collections)

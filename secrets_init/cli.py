@@ -119,18 +119,18 @@ def _run(settings: config.Settings, private_dir: str | None, log: Logger) -> int
         name = signals.signal_name(stop)
         log.info(f"received {name} before starting the program; not starting it")
         return exits.killed_by(stop)
+    child = None
     if program.spawnable(os.environb):
         try:
-            child = program.spawn(settings.command, log)
+            child = program.spawn(settings.command, log)  # None: it must be forked after all
         except program.StartError as error:
             log.error(str(error))
             return error.status
-        if child is not None:
-            # Imported once the program is on its way: this runs while it starts.
-            from secrets_init import supervisor
-
-            return supervisor.supervise_spawned(settings, _INBOX, child, held, log)
+    # After a spawn, the program is on its way: this import runs while it starts.
     from secrets_init import supervisor
+
+    if child is not None:
+        return supervisor.supervise_spawned(settings, _INBOX, child, held, log)
     from secrets_init.child import become_program
 
     return supervisor.supervise_forked(
